@@ -1,0 +1,33 @@
+# Two commands matter on a fresh machine: `make run` (the platform) and `make test`.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+REQS ?= requirements/dev.txt
+
+.PHONY: run test worker venv compose-check clean-data
+
+$(BIN)/.installed: requirements/*.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r $(REQS)
+	touch $@
+
+venv: $(BIN)/.installed
+
+## Start embedded PostgreSQL+pgvector, Redis, a Celery worker and the web server; Ctrl-C stops all.
+run: venv
+	$(BIN)/python manage.py up
+
+## The test suite, against real PostgreSQL+pgvector and Redis (embedded unless DATABASE_URL/REDIS_URL are set).
+test: venv
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## A worker on its own (deployed setups): both queues when torch is installed, else only "default".
+worker: venv
+	$(BIN)/celery -A messsite worker --loglevel=INFO -Q $$($(BIN)/python -c "import importlib.util as u; print('ml,default' if u.find_spec('torch') else 'default')")
+
+compose-check:
+	docker-compose config -q
+
+clean-data:
+	rm -rf data/postgres data/redis data/media data/static

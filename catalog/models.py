@@ -1,0 +1,82 @@
+from pathlib import Path
+
+from django.core.files.storage import FileSystemStorage, default_storage
+from django.db import models
+from django.urls import reverse
+
+
+class Dataset(models.Model):
+    class SourceKind(models.TextChoices):
+        UPLOAD = "upload", "Uploads"
+        FOLDER = "folder", "Folder of audio"
+        SMD = "smd", "Saarland Music Data"
+        MAESTRO = "maestro", "MAESTRO"
+        DEMO = "demo", "Demo corpus"
+
+    name = models.CharField(max_length=200, unique=True)
+    slug = models.SlugField(max_length=100, unique=True)
+    source_kind = models.CharField(max_length=20, choices=SourceKind.choices, default=SourceKind.UPLOAD)
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class Track(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        PROCESSING = "processing", "Processing"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="tracks")
+    title = models.CharField(max_length=300)
+    composer = models.CharField(max_length=200, blank=True, db_index=True)
+    work = models.CharField(max_length=300, blank=True, help_text="Work or opus, e.g. BWV 849.")
+    performer = models.CharField(max_length=200, blank=True)
+    external_id = models.CharField(
+        max_length=500, blank=True, help_text="Identifier in the source dataset (file name, MAESTRO path, ...)."
+    )
+    # Where the bytes live: `audio_path` inside the managed storage (content-addressed,
+    # shared by every track with the same bytes) or, for datasets imported in place,
+    # relative to `audio_root` on this host's filesystem.
+    audio_path = models.CharField(max_length=500)
+    audio_root = models.CharField(max_length=500, blank=True, help_text="Set when the file is referenced in place.")
+    sha256 = models.CharField(max_length=64, db_index=True)
+    duration = models.FloatField(help_text="Seconds.")
+    sample_rate = models.PositiveIntegerField()
+    channels = models.PositiveSmallIntegerField()
+    format = models.CharField(max_length=10)
+    size_bytes = models.PositiveBigIntegerField()
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING, db_index=True)
+    error = models.TextField(blank=True, help_text="Why the last processing attempt failed, for people.")
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["dataset__name", "composer", "title", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["dataset", "sha256"], name="track_unique_audio_per_dataset"),
+        ]
+        indexes = [models.Index(fields=["dataset", "external_id"])]
+
+    def __str__(self):
+        return f"{self.composer}: {self.title}" if self.composer else self.title
+
+    def get_absolute_url(self):
+        return reverse("catalog:track-detail", args=[self.pk])
+
+    @property
+    def storage(self):
+        if self.audio_root:
+            return FileSystemStorage(location=self.audio_root)
+        return default_storage
+
+    @property
+    def file_name(self):
+        return Path(self.audio_path).name

@@ -1,0 +1,2 @@
+def track_audio(request, pk):
+    raise NotImplementedError

@@ -1,0 +1,10 @@
+from django.urls import path
+
+from catalog import streaming, views
+
+app_name = "catalog"
+urlpatterns = [
+    path("", views.TrackListView.as_view(), name="track-list"),
+    path("tracks/<int:pk>/", views.TrackDetailView.as_view(), name="track-detail"),
+    path("tracks/<int:pk>/audio", streaming.track_audio, name="track-audio"),
+]

@@ -1,0 +1,43 @@
+"""One error shape for every API failure:
+
+    {"error": {"status": 400, "code": "invalid", "message": "...", "fields": {...}}}
+
+``fields`` is present for validation errors and maps each field to its messages.
+"""
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from rest_framework import exceptions
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+def _first_message(detail):
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            message = _first_message(value)
+            return message if key == "non_field_errors" else f"{key}: {message}"
+    if isinstance(detail, list) and detail:
+        return _first_message(detail[0])
+    return str(detail)
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound(str(exc) or "Not found.")
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied(str(exc) or None)
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    body = {"status": response.status_code, "code": getattr(exc, "default_code", "error")}
+    if isinstance(exc, exceptions.APIException):
+        codes = exc.get_codes()
+        if isinstance(codes, str):
+            body["code"] = codes
+    if isinstance(exc, exceptions.ValidationError) and isinstance(exc.detail, dict):
+        body["message"] = _first_message(exc.detail)
+        body["fields"] = exc.detail
+    else:
+        body["message"] = _first_message(exc.detail) if hasattr(exc, "detail") else str(exc)
+    response.data = {"error": body}
+    return response

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class MesssiteConfig(AppConfig):
+    name = "messsite"
+    verbose_name = "MESS platform"
