@@ -13,6 +13,7 @@ without torch).
 import os
 
 from celery import Celery
+from celery.signals import worker_init
 from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "messsite.settings")
@@ -36,3 +37,10 @@ app.conf.update(
     worker_hijack_root_logger=False,
 )
 app.autodiscover_tasks()
+
+
+@worker_init.connect
+def refuse_database_without_pgvector(**kwargs):
+    from messsite.database import require_pgvector
+
+    require_pgvector()

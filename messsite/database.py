@@ -23,7 +23,7 @@ def pgvector_problem(connection):
     return None
 
 
-def require_pgvector(alias="default"):
-    problem = pgvector_problem(connections[alias])
+def require_pgvector(connection=None):
+    problem = pgvector_problem(connection or connections["default"])
     if problem:
         raise ImproperlyConfigured(problem)

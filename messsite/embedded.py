@@ -90,6 +90,7 @@ class EmbeddedRedis:
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C goes to our launcher, which stops Redis last
         )
         deadline = time.monotonic() + timeout
         while not self.is_running():

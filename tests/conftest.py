@@ -2,6 +2,7 @@
 DATABASE_URL / REDIS_URL, or the embedded ones under data/ (started here if needed)."""
 
 import pytest
+from django.conf import settings
 from django.core.cache import cache
 
 from messsite.embedded import EmbeddedServices
@@ -9,6 +10,7 @@ from messsite.embedded import EmbeddedServices
 
 @pytest.fixture(scope="session", autouse=True)
 def embedded_services():
+    settings.STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns when it is missing
     services = EmbeddedServices().start()
     yield services
     services.stop()
@@ -37,3 +39,37 @@ def _fresh_cache():
     """Throttle counters live in Redis; start every test with none."""
     cache.clear()
     yield
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db, settings):
+    """A real Celery worker process on this test run's database and broker."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from django.db import connection
+
+    from messsite.celery import app
+
+    db = connection.settings_dict
+    env = dict(os.environ)
+    if settings.EMBEDDED_POSTGRES:
+        env["DATABASE_URL"] = f"postgresql://{db['USER']}@/{db['NAME']}?host={db['HOST']}"
+    else:
+        env["DATABASE_URL"] = f"postgresql://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
+    name = f"test-{os.getpid()}@localhost"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "messsite", "worker", "-Q", "default,ml", "--pool", "solo",
+         "--loglevel", "WARNING", "-n", name],
+        env=env,
+    )
+    deadline = time.monotonic() + 60
+    while not any(name in reply for reply in app.control.ping(timeout=0.5)):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError("the Celery worker did not come up")
+    yield name
+    process.terminate()
+    process.wait(timeout=30)

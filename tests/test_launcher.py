@@ -1,0 +1,91 @@
+"""`manage.py up` brings the whole platform up on its own data and Ctrl-C stops it all."""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_health(url, process, timeout=120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "the launcher exited early"
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return response.status
+        except OSError:
+            time.sleep(0.5)
+    raise AssertionError(f"{url} did not answer within {timeout} s")
+
+
+def launch(data_dir, port, admin_password):
+    env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
+    env.update(MESS_DATA_DIR=str(data_dir), MESS_ADMIN_PASSWORD=admin_password)
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "up", "--port", str(port), "--web-workers", "1"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+
+
+def started_processes(launcher, data_dir):
+    """Everything the launcher runs: its children, and the embedded database server."""
+    processes = psutil.Process(launcher.pid).children(recursive=True)
+    postmaster = (data_dir / "postgres" / "postmaster.pid").read_text().split()[0]
+    processes.append(psutil.Process(int(postmaster)))
+    return processes
+
+
+@pytest.mark.broker
+def test_up_serves_the_platform_and_ctrl_c_stops_everything():
+    data_dir = Path(f"/tmp/mess-up-{os.getpid()}")  # short: it holds unix sockets
+    try:
+        run_twice(data_dir, free_port())
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def run_twice(data_dir, port):
+    launcher = launch(data_dir, port, admin_password="launcher-test-pw")
+    try:
+        assert wait_for_health(f"http://127.0.0.1:{port}/api/v1/health", launcher) == 200
+        processes = started_processes(launcher, data_dir)
+        names = " ".join(" ".join(p.cmdline()) for p in processes)
+        assert "gunicorn" in names and "celery" in names and "redis-server" in names and "postgres" in names
+        launcher.send_signal(signal.SIGINT)
+        output, _ = launcher.communicate(timeout=60)
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+    assert launcher.returncode == 0, output
+    assert "Login: admin / launcher-test-pw" in output
+    gone, alive = psutil.wait_procs(processes, timeout=10)
+    assert not alive, f"still running after Ctrl-C: {[p.pid for p in alive]}"
+
+    # A second start reuses the data: the admin created the first time is still there,
+    # so the password asked for now is not used.
+    launcher = launch(data_dir, port, admin_password="not-used-pw")
+    try:
+        assert wait_for_health(f"http://127.0.0.1:{port}/api/v1/health", launcher) == 200
+        launcher.send_signal(signal.SIGINT)
+        output, _ = launcher.communicate(timeout=60)
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+    assert launcher.returncode == 0, output
+    assert "Login: admin / launcher-test-pw" in output
