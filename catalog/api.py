@@ -1,11 +1,139 @@
-from rest_framework import viewsets
+"""API v1 over the catalogue: anyone reads; curators (catalog model permissions) write."""
 
+from django.db import transaction
+from django.db.models import Count
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import exceptions, mixins, status, viewsets
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import MultiPartParser
+from rest_framework.permissions import DjangoModelPermissionsOrAnonReadOnly
+from rest_framework.response import Response
+
+from catalog.audio import AudioRejected
+from catalog.filters import TrackFilter
+from catalog.intake import DuplicateTrack, delete_track, ingest_upload
 from catalog.models import Dataset, Track
+from catalog.serializers import (
+    DatasetSerializer,
+    DuplicateErrorSerializer,
+    ErrorSerializer,
+    TrackSerializer,
+    TrackUploadSerializer,
+)
+
+_ERRORS = {
+    400: "Invalid input.",
+    401: "No valid credentials were given.",
+    403: "The user lacks the catalogue permission this needs.",
+    404: "No such object.",
+}
 
 
-class DatasetViewSet(viewsets.ReadOnlyModelViewSet):
-    queryset = Dataset.objects.all()
+def errors(*statuses):
+    """OpenAPI responses for the shared error body (messsite.api_errors)."""
+    return {code: OpenApiResponse(ErrorSerializer, description=_ERRORS[code]) for code in statuses}
 
 
-class TrackViewSet(viewsets.ReadOnlyModelViewSet):
-    queryset = Track.objects.all()
+class Pagination(PageNumberPagination):
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+class UnacceptableAudio(exceptions.APIException):
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_detail = "The file is not audio MESS accepts."
+    default_code = "audio_rejected"
+
+
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The request conflicts with the catalogue's current state."
+    default_code = "conflict"
+
+
+class DuplicateAudio(Conflict):
+    default_code = "duplicate"
+
+    def __init__(self, detail, existing):
+        super().__init__(detail)
+        self.existing = existing
+
+
+@extend_schema_view(
+    retrieve=extend_schema(responses={200: DatasetSerializer, **errors(404)}),
+    create=extend_schema(responses={201: DatasetSerializer, **errors(400, 401, 403)}),
+    update=extend_schema(responses={200: DatasetSerializer, **errors(400, 401, 403, 404)}),
+    partial_update=extend_schema(responses={200: DatasetSerializer, **errors(400, 401, 403, 404)}),
+    destroy=extend_schema(
+        description="Deletes the dataset, its tracks, and their audio files unless other tracks share them.",
+        responses={204: None, **errors(401, 403, 404)},
+    ),
+)
+class DatasetViewSet(viewsets.ModelViewSet):
+    # Ordered explicitly: Django drops Meta.ordering from GROUP BY queries such as this one.
+    queryset = Dataset.objects.annotate(track_count=Count("tracks")).order_by("name")
+    serializer_class = DatasetSerializer
+    permission_classes = [DjangoModelPermissionsOrAnonReadOnly]
+    pagination_class = Pagination
+    lookup_field = "slug"
+
+    @transaction.atomic
+    def perform_destroy(self, dataset):
+        # Track by track through intake, so no audio file is left behind unreferenced.
+        for track in dataset.tracks.all():
+            delete_track(track)
+        dataset.delete()
+
+
+@extend_schema_view(
+    list=extend_schema(responses={200: TrackSerializer(many=True), **errors(400)}),
+    retrieve=extend_schema(responses={200: TrackSerializer, **errors(404)}),
+    destroy=extend_schema(
+        description="Deletes the track, and its audio file unless another track shares it.",
+        responses={204: None, **errors(401, 403, 404)},
+    ),
+)
+class TrackViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
+    queryset = Track.objects.select_related("dataset")
+    serializer_class = TrackSerializer
+    permission_classes = [DjangoModelPermissionsOrAnonReadOnly]
+    parser_classes = [MultiPartParser]
+    pagination_class = Pagination
+    filterset_class = TrackFilter
+    search_fields = ["title", "composer", "work", "performer"]
+    ordering_fields = ["title", "composer", "duration", "created_at"]
+
+    @extend_schema(
+        summary="Upload a track",
+        description="Validates the audio, stores it, and queues embedding extraction.",
+        request={"multipart/form-data": TrackUploadSerializer},
+        responses={
+            201: TrackSerializer,
+            **errors(400, 401, 403),
+            409: OpenApiResponse(DuplicateErrorSerializer, description="The dataset already holds this audio."),
+        },
+    )
+    def create(self, request):
+        params = TrackUploadSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        fields = dict(params.validated_data)
+        try:
+            track = ingest_upload(fields.pop("dataset"), fields.pop("file"), **fields)
+        except AudioRejected as exc:
+            raise UnacceptableAudio(exc.message, code=exc.code) from exc
+        except DuplicateTrack as exc:
+            raise DuplicateAudio(str(exc), existing=exc.existing) from exc
+        return Response(self.get_serializer(track).data, status=status.HTTP_201_CREATED)
+
+    def perform_destroy(self, track):
+        delete_track(track)
+
+    def handle_exception(self, exc):
+        response = super().handle_exception(exc)
+        if isinstance(exc, DuplicateAudio):
+            # The shared error body has no slot for this; the client needs it to reuse the track.
+            response.data["error"]["existing"] = {
+                "id": exc.existing.pk,
+                "url": self.reverse_action("detail", args=[exc.existing.pk]),
+            }
+        return response

@@ -193,6 +193,7 @@ if AWS_STORAGE_BUCKET_NAME:
             "file_overwrite": False,
             "querystring_auth": True,
             "querystring_expire": AUDIO_URL_EXPIRY_SECONDS,
+            "signature_version": "s3v4",
         },
     }
 else:

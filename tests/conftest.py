@@ -35,6 +35,15 @@ def _isolated_media(settings, tmp_path):
 
 
 @pytest.fixture(autouse=True)
+def _static_without_manifest(settings):
+    """Templates use {% static %}; the manifest exists only after collectstatic (deploys)."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+@pytest.fixture(autouse=True)
 def _fresh_cache():
     """Throttle counters live in Redis; start every test with none."""
     cache.clear()

@@ -24,7 +24,7 @@ def test_with_a_real_worker_everything_is_ok(client, celery_worker_process):
     response = client.get("/api/v1/health")
     body = response.json()
     assert response.status_code == 200, body
-    assert body["status"] == "ok"
+    assert body["status"] == "ok", body
     assert celery_worker_process in body["checks"]["workers"]["names"]
 
 

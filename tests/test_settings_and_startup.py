@@ -47,24 +47,21 @@ def test_settings_follow_database_and_redis_urls():
     assert result.stdout.split() == ["db.example.org", "redis://cache:6379/2", "False"], result.stderr
 
 
-def require_plain_postgres():
+@pytest.fixture
+def plain_postgres(django_db_blocker):
+    """A Django connection to the machine's own PostgreSQL, which has no pgvector."""
     try:
         psycopg.connect(PLAIN_POSTGRES_URL, connect_timeout=2).close()
     except psycopg.OperationalError as exc:
         pytest.skip(f"no PostgreSQL without pgvector reachable at {PLAIN_POSTGRES_URL}: {exc}")
-
-
-@pytest.fixture
-def plain_postgres():
-    """A Django connection to the machine's own PostgreSQL, which has no pgvector."""
-    require_plain_postgres()
-    connection = ConnectionHandler({"plain": dj_database_url.parse(PLAIN_POSTGRES_URL)})["plain"]
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'vector'")
-        if cursor.fetchone():
-            pytest.skip("this PostgreSQL has pgvector after all")
-    yield connection
-    connection.close()
+    connection = ConnectionHandler({"default": dj_database_url.parse(PLAIN_POSTGRES_URL)})["default"]
+    with django_db_blocker.unblock():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'vector'")
+            if cursor.fetchone():
+                pytest.skip("this PostgreSQL has pgvector after all")
+        yield connection
+        connection.close()
 
 
 def test_postgres_without_pgvector_is_refused_with_instructions(plain_postgres):

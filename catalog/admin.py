@@ -1,0 +1,131 @@
+"""The curators' admin: datasets, tracks and the multi-file upload.
+
+Deletions go through `intake.delete_track` so stored audio goes with its last track.
+"""
+
+from collections import Counter
+
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from catalog import intake
+from catalog.forms import TrackAdminForm, TrackUploadForm
+from catalog.models import Dataset, Track
+from catalog.templatetags.catalog_format import format_duration
+
+
+def delete_tracks(tracks):
+    for track in tracks:
+        intake.delete_track(track)
+
+
+@admin.register(Dataset)
+class DatasetAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "source_kind", "track_count"]
+    list_filter = ["source_kind"]
+    search_fields = ["name", "slug", "description"]
+    prepopulated_fields = {"slug": ["name"]}
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(track_count=Count("tracks"))
+
+    @admin.display(description="tracks", ordering="track_count")
+    def track_count(self, dataset):
+        return dataset.track_count
+
+    # The database cascade would drop the tracks but leave their audio files behind.
+    def delete_model(self, request, obj):
+        delete_tracks(obj.tracks.all())
+        obj.delete()
+
+    def delete_queryset(self, request, queryset):
+        for dataset in queryset:
+            self.delete_model(request, dataset)
+
+
+class ComposerFilter(admin.SimpleListFilter):
+    """Composers by name, plus "Unknown" (the field's own filter shows blanks as an empty link)."""
+
+    title = "composer"
+    parameter_name = "composer"
+    UNKNOWN = "__unknown__"
+
+    def lookups(self, request, model_admin):
+        composers = Track.objects.exclude(composer="").order_by("composer").values_list("composer", flat=True)
+        return [*((name, name) for name in composers.distinct()), (self.UNKNOWN, "Unknown")]
+
+    def queryset(self, request, queryset):
+        if self.value() is None:
+            return queryset
+        return queryset.filter(composer="" if self.value() == self.UNKNOWN else self.value())
+
+
+@admin.register(Track)
+class TrackAdmin(admin.ModelAdmin):
+    form = TrackAdminForm
+    list_display = ["title", "composer", "work", "dataset", "status_and_error", "length", "format", "created_at"]
+    list_filter = ["dataset", "status", ComposerFilter, "format"]
+    list_select_related = ["dataset"]
+    search_fields = ["title", "composer", "work", "performer"]
+    # Measured from the file or set by the pipeline: editing them would make them lie.
+    readonly_fields = [
+        "audio_player", "length", "format", "sample_rate", "channels", "size_bytes", "sha256",
+        "audio_path", "audio_root", "status", "error", "created_at", "updated_at",
+    ]
+    fieldsets = [
+        (None, {"fields": ["dataset", "title", "composer", "work", "performer", "external_id", "metadata"]}),
+        ("Audio", {"fields": [
+            "audio_player", "length", "format", "sample_rate", "channels", "size_bytes", "sha256",
+            "audio_path", "audio_root",
+        ]}),
+        ("Processing", {"fields": ["status", "error", "created_at", "updated_at"]}),
+    ]
+
+    @admin.display(description="status", ordering="status")
+    def status_and_error(self, track):
+        if track.status == Track.Status.FAILED and track.error:
+            return f"{track.get_status_display()}: {track.error}"
+        return track.get_status_display()
+
+    @admin.display(description="duration", ordering="duration")
+    def length(self, track):  # a model field's own name would win over this method
+        return format_duration(track.duration)
+
+    @admin.display(description="listen")
+    def audio_player(self, track):
+        src = reverse("catalog:track-audio", args=[track.pk])
+        return format_html('<audio controls preload="metadata" src="{}"></audio>', src)
+
+    def get_urls(self):
+        upload = path("upload/", self.admin_site.admin_view(self.upload_view), name="catalog_track_upload")
+        return [upload, *super().get_urls()]
+
+    def add_view(self, request, form_url="", extra_context=None):
+        # A track is made from an audio file, so "add" means the upload page.
+        return redirect("admin:catalog_track_upload")
+
+    def upload_view(self, request):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = TrackUploadForm(request.POST, request.FILES) if request.method == "POST" else TrackUploadForm()
+        outcomes = form.save() if form.is_bound and form.is_valid() else None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Upload audio",
+            "opts": self.opts,
+            "form": form,
+            "outcomes": outcomes,
+            "counts": Counter(outcome.result for outcome in outcomes or ()),
+        }
+        return TemplateResponse(request, "admin/catalog/track/upload.html", context)
+
+    def delete_model(self, request, obj):
+        intake.delete_track(obj)
+
+    def delete_queryset(self, request, queryset):
+        delete_tracks(queryset)

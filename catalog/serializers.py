@@ -1,0 +1,80 @@
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from catalog.models import Dataset, Track
+
+
+class DatasetSerializer(serializers.ModelSerializer):
+    # Annotated by the view's queryset; a dataset just created has no tracks yet.
+    track_count = serializers.IntegerField(read_only=True, default=0)
+
+    class Meta:
+        model = Dataset
+        fields = ["id", "name", "slug", "source_kind", "description", "track_count", "created_at"]
+        read_only_fields = ["created_at"]
+
+
+class TrackSerializer(serializers.ModelSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="track-detail")
+    dataset = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    audio_url = serializers.SerializerMethodField(help_text="Streams the audio; supports HTTP range requests.")
+
+    class Meta:
+        model = Track
+        fields = [
+            "id", "url", "dataset", "title", "composer", "work", "performer", "external_id",
+            "duration", "sample_rate", "channels", "format", "size_bytes", "sha256",
+            "status", "error", "metadata", "audio_url", "created_at", "updated_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_audio_url(self, track):
+        return self.context["request"].build_absolute_uri(reverse("catalog:track-audio", args=[track.pk]))
+
+
+class TrackUploadSerializer(serializers.ModelSerializer):
+    """Input of an upload: the file, its dataset and optional descriptive fields."""
+
+    file = serializers.FileField(help_text="WAV, FLAC, OGG or MP3.")
+    dataset = serializers.SlugRelatedField(
+        slug_field="slug", queryset=Dataset.objects.all(), help_text="Slug of the dataset to add it to."
+    )
+
+    class Meta:
+        model = Track
+        fields = ["file", "dataset", "title", "composer", "work", "performer", "external_id"]
+        extra_kwargs = {"title": {"required": False, "help_text": "Defaults to one derived from the file name."}}
+
+
+# The error bodies below only document messsite.api_errors in the OpenAPI schema.
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    status = serializers.IntegerField()
+    code = serializers.CharField(help_text="Stable, machine-readable reason, e.g. not_found or too_short.")
+    message = serializers.CharField(help_text="For people.")
+    fields = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        required=False,
+        help_text="Validation errors per input field.",
+    )
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = ErrorDetailSerializer()
+
+
+class ExistingTrackSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    url = serializers.URLField()
+
+
+class DuplicateErrorDetailSerializer(ErrorDetailSerializer):
+    existing = ExistingTrackSerializer(help_text="The track that already holds this audio.")
+
+
+class DuplicateErrorSerializer(serializers.Serializer):
+    error = DuplicateErrorDetailSerializer()
