@@ -19,11 +19,6 @@ from catalog.models import Dataset, Track
 from catalog.templatetags.catalog_format import format_duration
 
 
-def delete_tracks(tracks):
-    for track in tracks:
-        intake.delete_track(track)
-
-
 @admin.register(Dataset)
 class DatasetAdmin(admin.ModelAdmin):
     list_display = ["name", "slug", "source_kind", "track_count"]
@@ -38,14 +33,12 @@ class DatasetAdmin(admin.ModelAdmin):
     def track_count(self, dataset):
         return dataset.track_count
 
-    # The database cascade would drop the tracks but leave their audio files behind.
     def delete_model(self, request, obj):
-        delete_tracks(obj.tracks.all())
-        obj.delete()
+        intake.delete_dataset(obj)
 
     def delete_queryset(self, request, queryset):
         for dataset in queryset:
-            self.delete_model(request, dataset)
+            intake.delete_dataset(dataset)
 
 
 class ComposerFilter(admin.SimpleListFilter):
@@ -128,4 +121,5 @@ class TrackAdmin(admin.ModelAdmin):
         intake.delete_track(obj)
 
     def delete_queryset(self, request, queryset):
-        delete_tracks(queryset)
+        for track in queryset:
+            intake.delete_track(track)

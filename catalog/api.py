@@ -1,6 +1,5 @@
 """API v1 over the catalogue: anyone reads; curators (catalog model permissions) write."""
 
-from django.db import transaction
 from django.db.models import Count
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, status, viewsets
@@ -11,7 +10,7 @@ from rest_framework.response import Response
 
 from catalog.audio import AudioRejected
 from catalog.filters import TrackFilter
-from catalog.intake import DuplicateTrack, delete_track, ingest_upload
+from catalog.intake import DuplicateTrack, delete_dataset, delete_track, ingest_upload
 from catalog.models import Dataset, Track
 from catalog.serializers import (
     DatasetSerializer,
@@ -77,12 +76,8 @@ class DatasetViewSet(viewsets.ModelViewSet):
     pagination_class = Pagination
     lookup_field = "slug"
 
-    @transaction.atomic
     def perform_destroy(self, dataset):
-        # Track by track through intake, so no audio file is left behind unreferenced.
-        for track in dataset.tracks.all():
-            delete_track(track)
-        dataset.delete()
+        delete_dataset(dataset)
 
 
 @extend_schema_view(
@@ -105,7 +100,7 @@ class TrackViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Dest
 
     @extend_schema(
         summary="Upload a track",
-        description="Validates the audio, stores it, and queues embedding extraction.",
+        description="Validates the audio and stores it once (content-addressed) as a pending track.",
         request={"multipart/form-data": TrackUploadSerializer},
         responses={
             201: TrackSerializer,

@@ -69,7 +69,7 @@ class TrackUploadForm(forms.Form):
         """Ingest every file independently; one outcome per file, in the order given."""
         data = self.cleaned_data
         dataset = data["dataset"] or dataset_named(data["new_dataset"])
-        # Blank fields are left out so intake can fill them from the file (tags, name).
+        # Blank fields are left out so intake applies its defaults (title from the file name).
         fields = {name: data[name] for name in ("composer", "work", "performer") if data[name]}
         return [ingest(dataset, uploaded, fields) for uploaded in data["files"]]
 

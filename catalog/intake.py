@@ -63,6 +63,14 @@ def delete_track(track):
             transaction.on_commit(lambda: _delete_if_unreferenced(audio_path))
 
 
+def delete_dataset(dataset):
+    """Delete a dataset track by track: the database cascade would leave audio files behind."""
+    with transaction.atomic():
+        for track in dataset.tracks.all():
+            delete_track(track)
+        dataset.delete()
+
+
 def _ingest(dataset, path, name, fields, *, in_place_root):
     unknown = set(fields) - TRACK_FIELDS
     if unknown:

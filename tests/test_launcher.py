@@ -46,46 +46,51 @@ def launch(data_dir, port, admin_password):
 def started_processes(launcher, data_dir):
     """Everything the launcher runs: its children, and the embedded database server."""
     processes = psutil.Process(launcher.pid).children(recursive=True)
-    postmaster = (data_dir / "postgres" / "postmaster.pid").read_text().split()[0]
-    processes.append(psutil.Process(int(postmaster)))
+    postmaster = data_dir / "postgres" / "postmaster.pid"
+    if postmaster.exists():
+        processes.append(psutil.Process(int(postmaster.read_text().split()[0])))
     return processes
+
+
+def up_then_ctrl_c(data_dir, port, admin_password):
+    """Start the platform, wait until it is healthy, press Ctrl-C. Returns the launcher's
+    exit status, its output, the processes it had started and their command lines.
+    Whatever happens, nothing is left running."""
+    launcher = launch(data_dir, port, admin_password)
+    processes = []
+    try:
+        assert wait_for_health(f"http://127.0.0.1:{port}/api/v1/health", launcher) == 200
+        processes = started_processes(launcher, data_dir)
+        command_lines = " ".join(" ".join(p.cmdline()) for p in processes)
+        launcher.send_signal(signal.SIGINT)
+        output, _ = launcher.communicate(timeout=60)
+        return launcher.returncode, output, processes, command_lines
+    finally:
+        if launcher.poll() is None:
+            processes = processes or started_processes(launcher, data_dir)
+            launcher.kill()
+            for process in processes:
+                process.kill()
 
 
 @pytest.mark.broker
 def test_up_serves_the_platform_and_ctrl_c_stops_everything():
     data_dir = Path(f"/tmp/mess-up-{os.getpid()}")  # short: it holds unix sockets
+    port = free_port()
     try:
-        run_twice(data_dir, free_port())
+        status, output, processes, names = up_then_ctrl_c(data_dir, port, admin_password="launcher-test-pw")
+        assert status == 0, output
+        assert "Login: admin / launcher-test-pw" in output
+        assert "gunicorn" in names and "celery" in names and "postgres" in names
+        # With REDIS_URL set the launcher uses that Redis and starts none of its own.
+        assert ("redis-server" in names) == (not os.environ.get("REDIS_URL"))
+        gone, alive = psutil.wait_procs(processes, timeout=10)
+        assert not alive, f"still running after Ctrl-C: {[p.pid for p in alive]}"
+
+        # A second start reuses the data: the admin created the first time is still
+        # there, so the password asked for now is not used.
+        status, output, _, _ = up_then_ctrl_c(data_dir, port, admin_password="not-used-pw")
+        assert status == 0, output
+        assert "Login: admin / launcher-test-pw" in output
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
-
-
-def run_twice(data_dir, port):
-    launcher = launch(data_dir, port, admin_password="launcher-test-pw")
-    try:
-        assert wait_for_health(f"http://127.0.0.1:{port}/api/v1/health", launcher) == 200
-        processes = started_processes(launcher, data_dir)
-        names = " ".join(" ".join(p.cmdline()) for p in processes)
-        assert "gunicorn" in names and "celery" in names and "redis-server" in names and "postgres" in names
-        launcher.send_signal(signal.SIGINT)
-        output, _ = launcher.communicate(timeout=60)
-    finally:
-        if launcher.poll() is None:
-            launcher.kill()
-    assert launcher.returncode == 0, output
-    assert "Login: admin / launcher-test-pw" in output
-    gone, alive = psutil.wait_procs(processes, timeout=10)
-    assert not alive, f"still running after Ctrl-C: {[p.pid for p in alive]}"
-
-    # A second start reuses the data: the admin created the first time is still there,
-    # so the password asked for now is not used.
-    launcher = launch(data_dir, port, admin_password="not-used-pw")
-    try:
-        assert wait_for_health(f"http://127.0.0.1:{port}/api/v1/health", launcher) == 200
-        launcher.send_signal(signal.SIGINT)
-        output, _ = launcher.communicate(timeout=60)
-    finally:
-        if launcher.poll() is None:
-            launcher.kill()
-    assert launcher.returncode == 0, output
-    assert "Login: admin / launcher-test-pw" in output
