@@ -13,10 +13,31 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from analysis.services import request_extraction
 from catalog import intake
 from catalog.forms import TrackAdminForm, TrackUploadForm
 from catalog.models import Dataset, Track
 from catalog.templatetags.catalog_format import format_duration
+
+
+def queue_extraction(model_admin, request, tracks, *, force):
+    jobs = request_extraction(tracks, force=force)
+    model_admin.message_user(request, f"Extraction queued for {len(jobs)} track(s).")
+
+
+@admin.action(description="Extract embeddings (tracks without current ones)", permissions=["change"])
+def extract_tracks(model_admin, request, queryset):
+    queue_extraction(model_admin, request, queryset, force=False)
+
+
+@admin.action(description="Re-extract embeddings (recompute all)", permissions=["change"])
+def reextract_tracks(model_admin, request, queryset):
+    queue_extraction(model_admin, request, queryset, force=True)
+
+
+@admin.action(description="Extract embeddings for every track of the selected datasets", permissions=["change"])
+def extract_datasets(model_admin, request, queryset):
+    queue_extraction(model_admin, request, Track.objects.filter(dataset__in=queryset), force=False)
 
 
 @admin.register(Dataset)
@@ -25,6 +46,7 @@ class DatasetAdmin(admin.ModelAdmin):
     list_filter = ["source_kind"]
     search_fields = ["name", "slug", "description"]
     prepopulated_fields = {"slug": ["name"]}
+    actions = [extract_datasets]
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(track_count=Count("tracks"))
@@ -65,6 +87,7 @@ class TrackAdmin(admin.ModelAdmin):
     list_filter = ["dataset", "status", ComposerFilter, "format"]
     list_select_related = ["dataset"]
     search_fields = ["title", "composer", "work", "performer"]
+    actions = [extract_tracks, reextract_tracks]
     # Measured from the file or set by the pipeline: editing them would make them lie.
     readonly_fields = [
         "audio_player", "length", "format", "sample_rate", "channels", "size_bytes", "sha256",

@@ -3,7 +3,6 @@
 from django.db.models import Count
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, status, viewsets
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import DjangoModelPermissionsOrAnonReadOnly
 from rest_framework.response import Response
@@ -15,28 +14,10 @@ from catalog.models import Dataset, Track
 from catalog.serializers import (
     DatasetSerializer,
     DuplicateErrorSerializer,
-    ErrorSerializer,
     TrackSerializer,
     TrackUploadSerializer,
 )
-
-_ERRORS = {
-    400: "Invalid input.",
-    401: "No valid credentials were given.",
-    403: "The user lacks the catalogue permission this needs.",
-    404: "No such object.",
-}
-
-
-def errors(*statuses):
-    """OpenAPI responses for the shared error body (messsite.api_errors)."""
-    return {code: OpenApiResponse(ErrorSerializer, description=_ERRORS[code]) for code in statuses}
-
-
-class Pagination(PageNumberPagination):
-    page_size_query_param = "page_size"
-    max_page_size = 200
-
+from messsite.api_errors import error_responses
 
 class UnacceptableAudio(exceptions.APIException):
     status_code = status.HTTP_400_BAD_REQUEST
@@ -59,13 +40,13 @@ class DuplicateAudio(Conflict):
 
 
 @extend_schema_view(
-    retrieve=extend_schema(responses={200: DatasetSerializer, **errors(404)}),
-    create=extend_schema(responses={201: DatasetSerializer, **errors(400, 401, 403)}),
-    update=extend_schema(responses={200: DatasetSerializer, **errors(400, 401, 403, 404)}),
-    partial_update=extend_schema(responses={200: DatasetSerializer, **errors(400, 401, 403, 404)}),
+    retrieve=extend_schema(responses={200: DatasetSerializer, **error_responses(404)}),
+    create=extend_schema(responses={201: DatasetSerializer, **error_responses(400, 401, 403)}),
+    update=extend_schema(responses={200: DatasetSerializer, **error_responses(400, 401, 403, 404)}),
+    partial_update=extend_schema(responses={200: DatasetSerializer, **error_responses(400, 401, 403, 404)}),
     destroy=extend_schema(
         description="Deletes the dataset, its tracks, and their audio files unless other tracks share them.",
-        responses={204: None, **errors(401, 403, 404)},
+        responses={204: None, **error_responses(401, 403, 404)},
     ),
 )
 class DatasetViewSet(viewsets.ModelViewSet):
@@ -73,7 +54,6 @@ class DatasetViewSet(viewsets.ModelViewSet):
     queryset = Dataset.objects.annotate(track_count=Count("tracks")).order_by("name")
     serializer_class = DatasetSerializer
     permission_classes = [DjangoModelPermissionsOrAnonReadOnly]
-    pagination_class = Pagination
     lookup_field = "slug"
 
     def perform_destroy(self, dataset):
@@ -81,11 +61,11 @@ class DatasetViewSet(viewsets.ModelViewSet):
 
 
 @extend_schema_view(
-    list=extend_schema(responses={200: TrackSerializer(many=True), **errors(400)}),
-    retrieve=extend_schema(responses={200: TrackSerializer, **errors(404)}),
+    list=extend_schema(responses={200: TrackSerializer(many=True), **error_responses(400)}),
+    retrieve=extend_schema(responses={200: TrackSerializer, **error_responses(404)}),
     destroy=extend_schema(
         description="Deletes the track, and its audio file unless another track shares it.",
-        responses={204: None, **errors(401, 403, 404)},
+        responses={204: None, **error_responses(401, 403, 404)},
     ),
 )
 class TrackViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
@@ -93,7 +73,6 @@ class TrackViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Dest
     serializer_class = TrackSerializer
     permission_classes = [DjangoModelPermissionsOrAnonReadOnly]
     parser_classes = [MultiPartParser]
-    pagination_class = Pagination
     filterset_class = TrackFilter
     search_fields = ["title", "composer", "work", "performer"]
     ordering_fields = ["title", "composer", "duration", "created_at"]
@@ -104,7 +83,7 @@ class TrackViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Dest
         request={"multipart/form-data": TrackUploadSerializer},
         responses={
             201: TrackSerializer,
-            **errors(400, 401, 403),
+            **error_responses(400, 401, 403),
             409: OpenApiResponse(DuplicateErrorSerializer, description="The dataset already holds this audio."),
         },
     )

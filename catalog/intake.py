@@ -14,6 +14,7 @@ from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 
+from analysis.services import request_extraction
 from catalog import audio
 from catalog.models import Track
 
@@ -99,8 +100,9 @@ def _ingest(dataset, path, name, fields, *, in_place_root):
 
 
 def _create_track(dataset, *, sha, info, size, name, fields, audio_path, audio_root=""):
-    """The single point where a Track enters the catalogue."""
-    return Track.objects.create(
+    """The single point where a Track enters the catalogue; its extraction is queued
+    for when the transaction commits."""
+    track = Track.objects.create(
         dataset=dataset,
         title=fields.get("title") or Path(name).stem,
         composer=fields.get("composer") or "",
@@ -118,6 +120,8 @@ def _create_track(dataset, *, sha, info, size, name, fields, audio_path, audio_r
         size_bytes=size,
         status=Track.Status.PENDING,
     )
+    request_extraction([track])
+    return track
 
 
 def _refuse_duplicate(dataset, sha, name):

@@ -4,6 +4,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from catalog.models import Dataset, Track
+from messsite.api_errors import ErrorDetailSerializer
 
 
 class DatasetSerializer(serializers.ModelSerializer):
@@ -47,24 +48,6 @@ class TrackUploadSerializer(serializers.ModelSerializer):
         model = Track
         fields = ["file", "dataset", "title", "composer", "work", "performer", "external_id"]
         extra_kwargs = {"title": {"required": False, "help_text": "Defaults to one derived from the file name."}}
-
-
-# The error bodies below only document messsite.api_errors in the OpenAPI schema.
-
-
-class ErrorDetailSerializer(serializers.Serializer):
-    status = serializers.IntegerField()
-    code = serializers.CharField(help_text="Stable, machine-readable reason, e.g. not_found or too_short.")
-    message = serializers.CharField(help_text="For people.")
-    fields = serializers.DictField(
-        child=serializers.ListField(child=serializers.CharField()),
-        required=False,
-        help_text="Validation errors per input field.",
-    )
-
-
-class ErrorSerializer(serializers.Serializer):
-    error = ErrorDetailSerializer()
 
 
 class ExistingTrackSerializer(serializers.Serializer):

@@ -7,7 +7,8 @@
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
-from rest_framework import exceptions
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import exceptions, serializers
 from rest_framework.views import exception_handler as drf_exception_handler
 
 
@@ -41,3 +42,34 @@ def exception_handler(exc, context):
         body["message"] = _first_message(exc.detail) if hasattr(exc, "detail") else str(exc)
     response.data = {"error": body}
     return response
+
+
+# --- The same shape for the OpenAPI schema -------------------------------------------
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    status = serializers.IntegerField()
+    code = serializers.CharField(help_text="Stable, machine-readable reason, e.g. not_found or too_short.")
+    message = serializers.CharField(help_text="For people.")
+    fields = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        required=False,
+        help_text="Validation errors per input field.",
+    )
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = ErrorDetailSerializer()
+
+
+_MEANINGS = {
+    400: "Invalid input.",
+    401: "No valid credentials were given.",
+    403: "The user lacks the permission this needs.",
+    404: "No such object.",
+}
+
+
+def error_responses(*statuses):
+    """OpenAPI responses for the shared error body, for `extend_schema(responses=...)`."""
+    return {code: OpenApiResponse(ErrorSerializer, description=_MEANINGS[code]) for code in statuses}

@@ -215,6 +215,19 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FILES = env_int("MESS_MAX_FILES_PER_UPLOAD", 200)
 FILE_UPLOAD_PERMISSIONS = 0o644
 
+# --- MERT extraction (workers on the "ml" queue) ---------------------------------------
+MESS_MERT_MODEL = env_str("MESS_MERT_MODEL", "m-a-p/MERT-v1-95M")  # Hugging Face id or local directory
+MESS_MERT_REVISION = env_str("MESS_MERT_REVISION") or None
+MESS_MERT_DEVICE = env_str("MESS_MERT_DEVICE", "auto")  # auto, cpu, cuda, mps
+MESS_MERT_PRECISION = env_str("MESS_MERT_PRECISION", "fast")  # fast (bf16/fp16 where supported) or exact (fp32)
+MESS_MERT_TRUST_REMOTE_CODE = env_bool("MESS_MERT_TRUST_REMOTE_CODE", False)
+MESS_WINDOW_SECONDS = float(env_str("MESS_WINDOW_SECONDS", "5"))
+MESS_WINDOW_OVERLAP = float(env_str("MESS_WINDOW_OVERLAP", "0.5"))
+MESS_EXTRACT_BATCH_SIZE = env_int("MESS_EXTRACT_BATCH_SIZE", 4)
+MESS_TORCH_THREADS = env_int("MESS_TORCH_THREADS", 0)  # 0: all cores
+# A running job whose progress has not moved for this long is taken to have lost its worker.
+MESS_JOB_STALE_SECONDS = env_int("MESS_JOB_STALE_SECONDS", 300)
+
 # --- API ------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -222,7 +235,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "messsite.pagination.Pagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",

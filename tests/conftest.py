@@ -1,10 +1,17 @@
 """Tests run against real PostgreSQL+pgvector and real Redis: the ones named by
 DATABASE_URL / REDIS_URL, or the embedded ones under data/ (started here if needed)."""
 
+import os
+import subprocess
+import sys
+import time
+
 import pytest
 from django.conf import settings
 from django.core.cache import cache
+from django.db import connection
 
+from messsite.celery import app as celery_app
 from messsite.embedded import EmbeddedServices
 
 
@@ -12,6 +19,8 @@ from messsite.embedded import EmbeddedServices
 def embedded_services():
     settings.STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns when it is missing
     services = EmbeddedServices().start()
+    # Tasks queued by earlier runs name rows of databases that no longer exist.
+    celery_app.control.purge()
     yield services
     services.stop()
 
@@ -51,19 +60,16 @@ def _fresh_cache():
 
 
 @pytest.fixture
-def celery_worker_process(transactional_db, settings):
-    """A real Celery worker process on this test run's database and broker."""
-    import os
-    import subprocess
-    import sys
-    import time
+def worker_env():
+    """Extra environment for `celery_worker_process`; override to configure the worker."""
+    return {}
 
-    from django.db import connection
 
-    from messsite.celery import app
-
+@pytest.fixture
+def celery_worker_process(transactional_db, settings, worker_env):
+    """A real Celery worker process on this test run's database, broker and media."""
     db = connection.settings_dict
-    env = dict(os.environ)
+    env = {**os.environ, "MEDIA_ROOT": str(settings.MEDIA_ROOT), **worker_env}
     if settings.EMBEDDED_POSTGRES:
         env["DATABASE_URL"] = f"postgresql://{db['USER']}@/{db['NAME']}?host={db['HOST']}"
     else:
@@ -75,7 +81,7 @@ def celery_worker_process(transactional_db, settings):
         env=env,
     )
     deadline = time.monotonic() + 60
-    while not any(name in reply for reply in app.control.ping(timeout=0.5)):
+    while not any(name in reply for reply in celery_app.control.ping(timeout=1.0)):
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
             raise RuntimeError("the Celery worker did not come up")

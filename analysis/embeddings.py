@@ -1,0 +1,80 @@
+"""Writing and reading a track's embeddings: web-safe (numpy and pgvector, no torch).
+
+A track's vectors in one space change all at once: the per-window features file is
+written first under a new name, then the rows are replaced in one transaction that
+holds the track's row lock, and the old file is removed only after that commits.
+Readers (and a second worker on the same track) see the old set or the new, never a mix.
+"""
+
+import io
+import uuid
+
+import numpy as np
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models import F
+
+from analysis.models import EmbeddingSpace, TrackEmbedding, TrackFeatures
+from catalog.models import Track
+
+
+def store_track_embeddings(track, space, *, track_mean, window_means, window_starts):
+    """Replace the track's embeddings in `space`: one vector per layer (the track mean,
+    [layers, dim]) in the database, the per-window means ([windows, layers, dim]) as
+    float16 .npy in storage."""
+    expected = (space.num_layers, space.dim)
+    if track_mean.shape != expected or window_means.shape[1:] != expected:
+        raise ValueError(f"embeddings of shape {track_mean.shape}/{window_means.shape} do not fit {space} {expected}")
+    new_path = default_storage.save(
+        f"features/{space.pk}/{track.pk}/{uuid.uuid4().hex}.npy", ContentFile(_npy_bytes(window_means))
+    )
+    try:
+        with transaction.atomic():
+            # Serialises writers of one track; readers are never blocked.
+            Track.objects.select_for_update().filter(pk=track.pk).get()
+            old = TrackFeatures.objects.filter(track=track, space=space).first()
+            TrackEmbedding.objects.filter(track=track, space=space).delete()
+            TrackEmbedding.objects.bulk_create(
+                TrackEmbedding(track=track, space=space, layer=layer, vector=vector)
+                for layer, vector in enumerate(track_mean.astype(np.float32))
+            )
+            TrackFeatures.objects.update_or_create(
+                track=track,
+                space=space,
+                defaults=dict(
+                    path=new_path,
+                    num_windows=len(window_means),
+                    window_starts=[round(float(s), 4) for s in window_starts],
+                    audio_sha256=track.sha256,
+                ),
+            )
+            EmbeddingSpace.objects.filter(pk=space.pk).update(version=F("version") + 1)
+            if old:
+                transaction.on_commit(lambda: default_storage.delete(old.path))
+    except BaseException:
+        default_storage.delete(new_path)
+        raise
+
+
+def load_window_features(features):
+    """[windows, layers, dim] float16 for a TrackFeatures row."""
+    with default_storage.open(features.path, "rb") as f:
+        return np.load(io.BytesIO(f.read()), allow_pickle=False)
+
+
+def track_vectors(track, space):
+    """[layers, dim] float32 from the database, or None when the track has none in `space`."""
+    rows = list(TrackEmbedding.objects.filter(track=track, space=space).order_by("layer").values_list("vector", flat=True))
+    return np.stack(rows).astype(np.float32) if rows else None
+
+
+def is_current(track, space):
+    """Whether the track has embeddings in `space` computed from its present audio."""
+    return TrackFeatures.objects.filter(track=track, space=space, audio_sha256=track.sha256).exists()
+
+
+def _npy_bytes(array):
+    buffer = io.BytesIO()
+    np.save(buffer, array.astype(np.float16), allow_pickle=False)
+    return buffer.getvalue()

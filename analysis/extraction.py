@@ -1,0 +1,135 @@
+"""Running one extraction job on a worker: audio -> MERT -> stored embeddings.
+
+Worker-only (imports the model code). The job row is the single source of truth: a
+duplicate delivery finds it finished and does nothing; a failure is written on the job
+and on the track, for people (services.fail_job), and never stops the worker.
+"""
+
+import logging
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from django.conf import settings
+from django.core.files.storage import FileSystemStorage
+from django.db import transaction
+from django.utils import timezone
+
+from analysis.embeddings import is_current, store_track_embeddings
+from analysis.mert import load_mert
+from analysis.models import EmbeddingSpace, ExtractionJob
+from analysis.pipeline import AudioDecodeError, extract
+from analysis.services import activate_space, fail_job
+from catalog.models import Track
+
+log = logging.getLogger(__name__)
+Status = ExtractionJob.Status
+PROGRESS_EVERY_SECONDS = 1.0
+
+
+def run_extraction_job(job_id, *, worker="", on_progress=None):
+    job = ExtractionJob.objects.filter(pk=job_id, status__in=ExtractionJob.ACTIVE_STATES).select_related("track").first()
+    if job is None:
+        log.info("extraction job %s is finished or gone; nothing to do", job_id)
+        return None
+    track = job.track
+    loading_started = time.perf_counter()
+    model = load_mert()
+    load_seconds = time.perf_counter() - loading_started
+    space = space_for(model)
+    if not job.force and is_current(track, space):
+        _finish(job, track, space=space)
+        return job
+
+    now = timezone.now()
+    ExtractionJob.objects.filter(pk=job.pk).update(
+        status=Status.RUNNING, space=space, worker=worker, started_at=now, heartbeat_at=now,
+        attempts=job.attempts + 1, progress=0, windows_done=0, error="",
+        load_seconds=load_seconds if load_seconds > 0.5 else None,  # cached models cost nothing
+    )
+    Track.objects.filter(pk=track.pk).update(status=Track.Status.PROCESSING, error="")
+    started = time.perf_counter()
+    try:
+        with local_audio(track) as path:
+            result = extract(
+                path, model,
+                window_seconds=space.window_seconds, overlap=space.overlap,
+                batch_size=settings.MESS_EXTRACT_BATCH_SIZE,
+                on_progress=_progress_reporter(job.pk, on_progress),
+            )
+    except AudioDecodeError as exc:
+        fail_job(job.pk, str(exc))
+        return job
+    store_track_embeddings(
+        track, space, track_mean=result.track_mean, window_means=result.window_means, window_starts=result.window_starts
+    )
+    _finish(job, track, space=space, extract_seconds=time.perf_counter() - started)
+    return job
+
+
+def space_for(model):
+    """The embedding space of this model and windowing, created on first use; the first
+    space ever made becomes the active one."""
+    space, created = EmbeddingSpace.objects.get_or_create(
+        encoder="mert",
+        model_id=model.model_id,
+        weights_hash=model.weights_hash,
+        window_seconds=settings.MESS_WINDOW_SECONDS,
+        overlap=settings.MESS_WINDOW_OVERLAP,
+        defaults=dict(
+            name=f"{Path(model.model_id).name} · {model.weights_hash[:8]} · "
+                 f"{settings.MESS_WINDOW_SECONDS:g} s windows, {settings.MESS_WINDOW_OVERLAP:.0%} overlap",
+            revision=model.revision or "",
+            num_layers=model.num_layers,
+            dim=model.dim,
+            sample_rate=model.sample_rate,
+        ),
+    )
+    if created and not EmbeddingSpace.objects.filter(is_active=True).exists():
+        activate_space(space)
+        space.refresh_from_db()
+    return space
+
+
+@contextmanager
+def local_audio(track):
+    """A filesystem path to the track's audio; object storage is copied to a temp file."""
+    storage = track.storage
+    if isinstance(storage, FileSystemStorage):
+        yield storage.path(track.audio_path)
+        return
+    with tempfile.NamedTemporaryFile(suffix=Path(track.audio_path).suffix) as temp:
+        with storage.open(track.audio_path, "rb") as source:
+            while chunk := source.read(1024 * 1024):
+                temp.write(chunk)
+        temp.flush()
+        yield temp.name
+
+
+def _progress_reporter(job_id, also=None):
+    """Write progress to the job at most once a second: a heartbeat as well as a number."""
+    last = 0.0
+
+    def report(done, total):
+        nonlocal last
+        if also:
+            also(done, total)
+        now = time.monotonic()
+        if now - last >= PROGRESS_EVERY_SECONDS or done == total:
+            last = now
+            ExtractionJob.objects.filter(pk=job_id).update(
+                windows_done=done, windows_total=total, progress=round(100 * done / max(total, 1), 1),
+                heartbeat_at=timezone.now(),
+            )
+
+    return report
+
+
+def _finish(job, track, *, space, extract_seconds=None):
+    with transaction.atomic():
+        ExtractionJob.objects.filter(pk=job.pk).update(
+            status=Status.SUCCEEDED, space=space, progress=100, finished_at=timezone.now(),
+            extract_seconds=extract_seconds,
+        )
+        Track.objects.filter(pk=track.pk).update(status=Track.Status.READY, error="")

@@ -1,0 +1,110 @@
+from django.db import models
+from django.db.models import Q
+from pgvector.django import VectorField
+
+from catalog.models import Track
+
+
+class EmbeddingSpace(models.Model):
+    """One encoder with one set of weights and windowing: vectors are comparable only
+    within a space. Spaces of different models or settings coexist; one is active."""
+
+    name = models.CharField(max_length=200)
+    encoder = models.CharField(max_length=50, default="mert")
+    model_id = models.CharField(max_length=300, help_text="Hugging Face id or local directory.")
+    revision = models.CharField(max_length=100, blank=True)
+    weights_hash = models.CharField(max_length=64)
+    num_layers = models.PositiveSmallIntegerField(help_text="Hidden states per window (layers + the input projection).")
+    dim = models.PositiveIntegerField()
+    sample_rate = models.PositiveIntegerField()
+    window_seconds = models.FloatField()
+    overlap = models.FloatField()
+    is_active = models.BooleanField(default=False)
+    # Moves whenever the space's embeddings change; similarity indices compare it to stay fresh.
+    version = models.PositiveBigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["encoder", "model_id", "weights_hash", "window_seconds", "overlap"], name="space_unique_identity"
+            ),
+            models.UniqueConstraint(fields=["is_active"], condition=Q(is_active=True), name="space_single_active"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class TrackEmbedding(models.Model):
+    """A track's time-averaged hidden state for one layer of one space."""
+
+    track = models.ForeignKey(Track, on_delete=models.CASCADE, related_name="embeddings")
+    space = models.ForeignKey(EmbeddingSpace, on_delete=models.CASCADE, related_name="embeddings")
+    layer = models.PositiveSmallIntegerField()
+    # No fixed dimension: spaces of different sizes share the table; indices are per space.
+    vector = VectorField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["space", "track", "layer"], name="embedding_unique_layer")]
+        indexes = [models.Index(fields=["space", "layer"])]
+
+
+class TrackFeatures(models.Model):
+    """Where a track's per-window features ([windows, layers, dim], float16 .npy) are stored."""
+
+    track = models.ForeignKey(Track, on_delete=models.CASCADE, related_name="features")
+    space = models.ForeignKey(EmbeddingSpace, on_delete=models.CASCADE, related_name="features")
+    path = models.CharField(max_length=500, help_text="Name in the default storage.")
+    num_windows = models.PositiveIntegerField()
+    window_starts = models.JSONField(help_text="Start of each window, in seconds.")
+    audio_sha256 = models.CharField(max_length=64, help_text="The audio these features were computed from.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["space", "track"], name="features_unique_track")]
+
+
+class ExtractionJob(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    ACTIVE_STATES = (Status.QUEUED, Status.RUNNING)
+
+    track = models.ForeignKey(Track, on_delete=models.CASCADE, related_name="extraction_jobs")
+    space = models.ForeignKey(EmbeddingSpace, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    force = models.BooleanField(default=False, help_text="Recompute even when current embeddings exist.")
+    progress = models.FloatField(default=0, help_text="Percent of windows done.")
+    windows_done = models.PositiveIntegerField(default=0)
+    windows_total = models.PositiveIntegerField(default=0)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    worker = models.CharField(max_length=200, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    load_seconds = models.FloatField(null=True, blank=True, help_text="Model loading, when this job paid for it.")
+    extract_seconds = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # At most one queued or running job per track: requests while one is pending join it.
+            models.UniqueConstraint(
+                fields=["track"], condition=Q(status__in=["queued", "running"]), name="job_single_active_per_track"
+            ),
+        ]
+
+    def __str__(self):
+        return f"Extraction of track {self.track_id} ({self.get_status_display()})"
+
+    @property
+    def realtime_factor(self):
+        if not self.extract_seconds:
+            return None
+        return self.track.duration / self.extract_seconds

@@ -1,0 +1,90 @@
+"""Asking for extraction: web-safe (no torch), called by intake, admin, API and commands."""
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from analysis.models import EmbeddingSpace, ExtractionJob
+from catalog.models import Track
+
+log = logging.getLogger(__name__)
+
+
+def time_limits(duration):
+    """(soft, hard) seconds for one track: generous for a slow CPU (~1x real time for
+    50%-overlapped fp32 windows) plus model loading, so only a stuck task is stopped."""
+    soft = int(300 + 2 * duration)
+    return soft, soft + 120
+
+
+def enqueue(job):
+    """Send the job to the ml queue once the surrounding transaction commits."""
+    from analysis.tasks import extract_track
+
+    soft, hard = time_limits(job.track.duration)
+    transaction.on_commit(
+        lambda: extract_track.apply_async(args=[job.pk], soft_time_limit=soft, time_limit=hard)
+    )
+
+
+def request_extraction(tracks, *, force=False):
+    """Queue extraction for each track.
+
+    A track that already has a queued or running job keeps it: the request joins that
+    job instead of starting a second one. Returns the jobs, new or joined."""
+    jobs = []
+    for track in tracks:
+        job = ExtractionJob.objects.filter(track=track, status__in=ExtractionJob.ACTIVE_STATES).first()
+        if job is None:
+            try:
+                with transaction.atomic():
+                    job = ExtractionJob.objects.create(track=track, force=force)
+            except IntegrityError:  # a concurrent request created it first
+                job = ExtractionJob.objects.get(track=track, status__in=ExtractionJob.ACTIVE_STATES)
+            else:
+                Track.objects.filter(pk=track.pk).exclude(status=Track.Status.PROCESSING).update(
+                    status=Track.Status.PENDING, error=""
+                )
+                enqueue(job)
+        jobs.append(job)
+    return jobs
+
+
+def requeue_stale_jobs():
+    """Put back in the queue the running jobs whose worker stopped reporting (killed
+    mid-track: its rows were never replaced, so running the job again is safe)."""
+    cutoff = timezone.now() - timedelta(seconds=settings.MESS_JOB_STALE_SECONDS)
+    stale = ExtractionJob.objects.filter(status=ExtractionJob.Status.RUNNING).filter(
+        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True)
+    )
+    jobs = list(stale.select_related("track"))
+    for job in jobs:
+        enqueue(job)
+    return jobs
+
+
+def active_space():
+    return EmbeddingSpace.objects.filter(is_active=True).first()
+
+
+@transaction.atomic
+def activate_space(space):
+    EmbeddingSpace.objects.filter(is_active=True).exclude(pk=space.pk).update(is_active=False)
+    EmbeddingSpace.objects.filter(pk=space.pk).update(is_active=True)
+
+
+def fail_job(job_id, reason):
+    """Mark a job and its track failed, with a reason a curator can act on."""
+    with transaction.atomic():
+        job = ExtractionJob.objects.select_for_update().filter(pk=job_id).first()
+        if job is None or job.status not in ExtractionJob.ACTIVE_STATES:
+            return
+        log.warning("extraction of track %s failed: %s", job.track_id, reason)
+        ExtractionJob.objects.filter(pk=job_id).update(
+            status=ExtractionJob.Status.FAILED, error=reason, finished_at=timezone.now()
+        )
+        Track.objects.filter(pk=job.track_id).update(status=Track.Status.FAILED, error=reason)

@@ -1,0 +1,56 @@
+"""Celery tasks of the analysis app. Routed to the "ml" queue (messsite/celery.py), so
+only workers with torch run them; the bodies import the model code lazily so that the
+web process can import this module to enqueue."""
+
+import socket
+
+from celery import shared_task
+from celery.contrib.django.task import DjangoTask
+from celery.exceptions import SoftTimeLimitExceeded
+from celery.signals import worker_ready
+from django.db import InterfaceError, OperationalError
+
+# Worth another try: the database or storage blinked, not the audio.
+TRANSIENT_ERRORS = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
+
+
+class ExtractionTask(DjangoTask):
+    def on_failure(self, exc, task_id, args, kwargs, einfo):
+        """Whatever stopped the task for good (time limit, retries used up, a bug) ends
+        up on the job and the track as a reason, and the worker carries on."""
+        from analysis.services import fail_job
+
+        if isinstance(exc, SoftTimeLimitExceeded):
+            reason = f"Extraction took longer than its time limit ({self.request.timelimit[1] or '?'} s) and was stopped."
+        elif isinstance(exc, TRANSIENT_ERRORS):
+            reason = f"Extraction failed {self.max_retries + 1} times on a temporary error: {exc}"
+        else:
+            reason = f"Extraction failed unexpectedly ({type(exc).__name__}: {exc}); see the worker log."
+        fail_job(args[0], reason)
+
+
+@shared_task(
+    base=ExtractionTask,
+    bind=True,
+    name="analysis.tasks.extract_track",
+    autoretry_for=TRANSIENT_ERRORS,
+    retry_backoff=5,
+    retry_backoff_max=300,
+    retry_jitter=True,
+    max_retries=5,
+)
+def extract_track(self, job_id):
+    from analysis.extraction import run_extraction_job
+
+    run_extraction_job(job_id, worker=self.request.hostname or socket.gethostname())
+
+
+@worker_ready.connect
+def requeue_abandoned_jobs(sender=None, **kwargs):
+    """A worker killed mid-track leaves its job 'running' with no one on it; a worker
+    that starts puts such jobs back in the queue (their old rows were never replaced)."""
+    if "ml" not in {queue.name for queue in sender.app.amqp.queues.consume_from.values()}:
+        return
+    from analysis.services import requeue_stale_jobs
+
+    requeue_stale_jobs()
