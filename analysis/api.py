@@ -3,7 +3,7 @@
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import status, viewsets
-from rest_framework.permissions import IsAdminUser
+from rest_framework.permissions import IsAdminUser, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -20,8 +20,10 @@ class EmbeddingSpaceViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 class ExtractionJobViewSet(viewsets.ReadOnlyModelViewSet):
-    """Extraction jobs, newest first; filter with ?track=ID and ?status=."""
+    """Extraction jobs, newest first; filter with ?track=ID and ?status=. Signed-in users only:
+    jobs name worker hosts."""
 
+    permission_classes = [IsAuthenticated]
     queryset = ExtractionJob.objects.select_related("track")
     serializer_class = ExtractionJobSerializer
     filterset_fields = ["track", "status", "space"]

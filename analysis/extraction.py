@@ -11,11 +11,11 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from django.conf import settings
 from django.core.files.storage import FileSystemStorage
 from django.db import transaction
 from django.utils import timezone
 
+from analysis.conf import setting
 from analysis.embeddings import is_current, store_track_embeddings
 from analysis.mert import load_mert
 from analysis.models import EmbeddingSpace, ExtractionJob
@@ -55,8 +55,8 @@ def run_extraction_job(job_id, *, worker="", on_progress=None):
             result = extract(
                 path, model,
                 window_seconds=space.window_seconds, overlap=space.overlap,
-                batch_size=settings.MESS_EXTRACT_BATCH_SIZE,
                 on_progress=_progress_reporter(job.pk, on_progress),
+                name=track.metadata.get("original_name") or track.file_name,
             )
     except AudioDecodeError as exc:
         fail_job(job.pk, str(exc))
@@ -71,15 +71,16 @@ def run_extraction_job(job_id, *, worker="", on_progress=None):
 def space_for(model):
     """The embedding space of this model and windowing, created on first use; the first
     space ever made becomes the active one."""
+    window_seconds, overlap = setting("MERT_WINDOW_SECONDS"), setting("MERT_OVERLAP")
     space, created = EmbeddingSpace.objects.get_or_create(
         encoder="mert",
         model_id=model.model_id,
         weights_hash=model.weights_hash,
-        window_seconds=settings.MESS_WINDOW_SECONDS,
-        overlap=settings.MESS_WINDOW_OVERLAP,
+        window_seconds=window_seconds,
+        overlap=overlap,
         defaults=dict(
             name=f"{Path(model.model_id).name} · {model.weights_hash[:8]} · "
-                 f"{settings.MESS_WINDOW_SECONDS:g} s windows, {settings.MESS_WINDOW_OVERLAP:.0%} overlap",
+                 f"{window_seconds:g} s windows, {overlap:.0%} overlap",
             revision=model.revision or "",
             num_layers=model.num_layers,
             dim=model.dim,

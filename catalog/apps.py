@@ -1,6 +1,12 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class CatalogConfig(AppConfig):
     name = "catalog"
     verbose_name = "Catalogue"
+
+    def ready(self):
+        from catalog.permissions import ensure_curators_group
+
+        post_migrate.connect(ensure_curators_group, dispatch_uid="catalog.ensure_curators_group")

@@ -221,10 +221,10 @@ MESS_MERT_REVISION = env_str("MESS_MERT_REVISION") or None
 MESS_MERT_DEVICE = env_str("MESS_MERT_DEVICE", "auto")  # auto, cpu, cuda, mps
 MESS_MERT_PRECISION = env_str("MESS_MERT_PRECISION", "fast")  # fast (bf16/fp16 where supported) or exact (fp32)
 MESS_MERT_TRUST_REMOTE_CODE = env_bool("MESS_MERT_TRUST_REMOTE_CODE", False)
-MESS_WINDOW_SECONDS = float(env_str("MESS_WINDOW_SECONDS", "5"))
-MESS_WINDOW_OVERLAP = float(env_str("MESS_WINDOW_OVERLAP", "0.5"))
-MESS_EXTRACT_BATCH_SIZE = env_int("MESS_EXTRACT_BATCH_SIZE", 4)
-MESS_TORCH_THREADS = env_int("MESS_TORCH_THREADS", 0)  # 0: all cores
+MESS_MERT_WINDOW_SECONDS = float(env_str("MESS_MERT_WINDOW_SECONDS", "5"))
+MESS_MERT_OVERLAP = float(env_str("MESS_MERT_OVERLAP", "0.5"))
+MESS_MERT_BATCH_SIZE = env_int("MESS_MERT_BATCH_SIZE", 4)  # windows per forward pass
+MESS_MERT_THREADS = env_int("MESS_MERT_THREADS", 0) or None  # torch threads; unset: all cores
 # A running job whose progress has not moved for this long is taken to have lost its worker.
 MESS_JOB_STALE_SECONDS = env_int("MESS_JOB_STALE_SECONDS", 300)
 

@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('catalog', '0002_curators_group'),
+        ('catalog', '0001_initial'),
     ]
 
     operations = [
