@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from analysis.conf import setting
 from analysis.embeddings import is_current, store_track_embeddings
-from analysis.mert import load_mert
+from analysis.mert import MertLoadError, load_mert
 from analysis.models import EmbeddingSpace, ExtractionJob
 from analysis.pipeline import AudioDecodeError, extract
 from analysis.services import activate_space, fail_job
@@ -28,14 +28,21 @@ Status = ExtractionJob.Status
 PROGRESS_EVERY_SECONDS = 1.0
 
 
-def run_extraction_job(job_id, *, worker="", on_progress=None):
+def run_extraction_job(job_id, *, worker="", on_progress=None, temporal_dir=None):
+    """Run one job; with `temporal_dir`, also save the full per-frame hidden states there
+    as `track-<id>.npy` (float16 [windows, layers, frames, dim]: large, so only on request)."""
     job = ExtractionJob.objects.filter(pk=job_id, status__in=ExtractionJob.ACTIVE_STATES).select_related("track").first()
     if job is None:
         log.info("extraction job %s is finished or gone; nothing to do", job_id)
         return None
     track = job.track
     loading_started = time.perf_counter()
-    model = load_mert()
+    try:
+        model = load_mert()
+    except MertLoadError as exc:
+        # A configuration problem, not the track's: say so, with the loader's instructions.
+        fail_job(job.pk, f"The MERT model could not be loaded: {exc}")
+        return job
     load_seconds = time.perf_counter() - loading_started
     space = space_for(model)
     if not job.force and is_current(track, space):
@@ -57,6 +64,7 @@ def run_extraction_job(job_id, *, worker="", on_progress=None):
                 window_seconds=space.window_seconds, overlap=space.overlap,
                 on_progress=_progress_reporter(job.pk, on_progress),
                 name=track.metadata.get("original_name") or track.file_name,
+                temporal_path=Path(temporal_dir) / f"track-{track.pk}.npy" if temporal_dir else None,
             )
     except AudioDecodeError as exc:
         fail_job(job.pk, str(exc))

@@ -3,7 +3,7 @@
 MERT-v1 checkpoints are HuBERT-shaped (conv feature encoder, feature projection,
 transformer encoder) and ship a `config.json` whose `auto_map` points at remote code. We
 map that config onto `transformers.HubertConfig` and load the weights into `HubertModel`,
-so no code from the checkpoint runs unless MERT_TRUST_REMOTE_CODE is set. A config using
+so no code from the checkpoint runs unless MESS_MERT_TRUST_REMOTE_CODE is set. A config using
 MERT features HubertModel cannot reproduce (CQT front end, DeepNorm) is refused.
 
 The model is loaded once per worker process (`load_mert` is cached on its arguments).
@@ -76,7 +76,7 @@ def load_mert(model_id=None, *, revision=None, device=None, precision=None, trus
 @functools.lru_cache(maxsize=4)
 def _load(model_id, revision, device, precision, trust_remote_code, threads):
     if precision not in PRECISIONS:
-        raise MertLoadError(f"MERT_PRECISION must be one of {PRECISIONS}, not {precision!r}.")
+        raise MertLoadError(f"MESS_MERT_PRECISION must be one of {PRECISIONS}, not {precision!r}.")
     torch.set_num_threads(threads)
     device = resolve_device(device)
     files = _resolve_files(model_id, revision)
@@ -120,7 +120,7 @@ def hubert_config(mert_config, *, source="this checkpoint"):
     if unsupported:
         raise MertLoadError(
             f"{source} uses MERT features that transformers' HubertModel cannot reproduce: "
-            f"{'; '.join(unsupported)}. Set MERT_TRUST_REMOTE_CODE = True to run the "
+            f"{'; '.join(unsupported)}. Set MESS_MERT_TRUST_REMOTE_CODE=1 to run the "
             "checkpoint's own code, if you trust it."
         )
     return HubertConfig(**{key: value for key, value in mert_config.items() if key in _HUBERT_KEYS})
@@ -136,15 +136,15 @@ def receptive_field(kernels, strides):
 
 def resolve_device(device):
     if device not in DEVICES:
-        raise MertLoadError(f"MERT_DEVICE must be one of {DEVICES}, not {device!r}.")
+        raise MertLoadError(f"MESS_MERT_DEVICE must be one of {DEVICES}, not {device!r}.")
     if device == "auto":
         if torch.cuda.is_available():
             return "cuda"
         return "mps" if torch.backends.mps.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
-        raise MertLoadError("MERT_DEVICE is 'cuda' but torch sees no CUDA GPU; use 'auto' or 'cpu'.")
+        raise MertLoadError("MESS_MERT_DEVICE is 'cuda' but torch sees no CUDA GPU; use 'auto' or 'cpu'.")
     if device == "mps" and not torch.backends.mps.is_available():
-        raise MertLoadError("MERT_DEVICE is 'mps' but this torch has no MPS backend; use 'auto' or 'cpu'.")
+        raise MertLoadError("MESS_MERT_DEVICE is 'mps' but this torch has no MPS backend; use 'auto' or 'cpu'.")
     return device
 
 
@@ -209,7 +209,7 @@ def _resolve_files(model_id, revision):
     except LocalEntryNotFoundError as error:
         raise MertLoadError(
             f"{model_id} is not in the Hugging Face cache and downloads are off (HF_HUB_OFFLINE) "
-            "or unreachable: download it once where there is network, or point MERT_MODEL at a "
+            "or unreachable: download it once where there is network, or point MESS_MERT_MODEL at a "
             f"directory holding its files. ({error})"
         ) from error
     raise MertLoadError(f"{model_id} has no weights file ({' or '.join(WEIGHT_FILES)}).")

@@ -39,6 +39,9 @@ def request_extraction(tracks, *, force=False):
     jobs = []
     for track in tracks:
         job = ExtractionJob.objects.filter(track=track, status__in=ExtractionJob.ACTIVE_STATES).first()
+        if job is not None and force and not job.force:
+            ExtractionJob.objects.filter(pk=job.pk).update(force=True)  # joining asks for more
+            job.force = True
         if job is None:
             try:
                 with transaction.atomic():

@@ -101,8 +101,12 @@ def build_checkpoint(
     weights="safetensors",
     config_overrides=None,
     seed=0,
+    perturbation=0.05,
 ):
-    """Write a MERT-format checkpoint into `directory`; return the fp32 reference HubertModel."""
+    """Write a MERT-format checkpoint into `directory`; return the fp32 reference HubertModel.
+
+    `perturbation` adds noise of that scale to every weight after transformers' own
+    initialisation, so that tests notice any weight the loader drops (norms start at 1/0)."""
     torch.manual_seed(seed)
     reference = HubertModel(
         HubertConfig(
@@ -123,9 +127,9 @@ def build_checkpoint(
             mask_time_prob=0.05,
         )
     ).eval()
-    with torch.no_grad():  # norms start at 1/0; perturb everything so every weight matters
+    with torch.no_grad():
         for parameter in reference.parameters():
-            parameter.add_(torch.randn_like(parameter) * 0.05)
+            parameter.add_(torch.randn_like(parameter) * perturbation)
 
     state = {_saved_name(key): value.contiguous() for key, value in reference.state_dict().items()}
     directory.mkdir(parents=True, exist_ok=True)

@@ -160,3 +160,30 @@ def test_a_starting_worker_picks_up_a_track_whose_worker_was_killed(track_left_r
     wait_until(lambda: Track.objects.get(pk=track.pk).status == Track.Status.READY, message="recovery")
     assert TrackEmbedding.objects.filter(track=track).count() == LAYERS
     assert ExtractionJob.objects.get(track=track).attempts >= 1
+
+
+def test_a_model_that_cannot_load_fails_the_job_with_instructions(settings, tmp_path):
+    settings.MESS_MERT_MODEL = str(tmp_path / "no-such-model")
+    (tmp_path / "no-such-model").mkdir()
+    track = upload(make_dataset(), "waiting.wav")
+    run_queued_job(track)
+    track.refresh_from_db()
+    assert track.status == Track.Status.FAILED
+    assert track.error.startswith("The MERT model could not be loaded:") and "config.json" in track.error
+
+
+def test_the_extract_command_runs_here_and_can_keep_temporal_features(tmp_path):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    track = upload(make_dataset(), "command.wav", seconds=6.0)
+    out, err = StringIO(), StringIO()
+    call_command("extract", "--track", str(track.pk), "--sync", "--force", "--temporal", str(tmp_path), stdout=out, stderr=err)
+
+    assert "1 succeeded" in out.getvalue()
+    assert "window" in err.getvalue()  # the progress bar
+    temporal = np.load(tmp_path / f"track-{track.pk}.npy")
+    # 6 s: windows at 0 and 1 s; 5 s at 75 frames/s is 374 frames after the conv front end.
+    assert temporal.shape == (2, LAYERS, 374, DIM)
+    assert TrackEmbedding.objects.filter(track=track).count() == LAYERS

@@ -108,6 +108,7 @@ def main():
     parser.add_argument("--quick", action="store_true", help="long-track memory on 5 minutes instead of 30")
     parser.add_argument("--seconds", type=float, default=60.0, help="length of the throughput track")
     parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--perturbation", type=float, default=0.0, help="noise added to every random weight")
     parser.add_argument("--child", dest="variant", choices=["naive", "exact", "fast"], help=argparse.SUPPRESS)
     parser.add_argument("--model", help=argparse.SUPPRESS)
     parser.add_argument("--audio", help=argparse.SUPPRESS)
@@ -122,7 +123,9 @@ def main():
     with tempfile.TemporaryDirectory(prefix="mess-bench-") as scratch:
         scratch = Path(scratch)
         print("building a random-weight MERT-v1-95M-shaped checkpoint...", file=sys.stderr)
-        build_checkpoint(scratch / "model", **FULL_SIZE)
+        # transformers' own initialisation, as a checkpoint fresh from training code would
+        # have; the tests' extra weight noise (--perturbation) makes bf16 drift larger.
+        build_checkpoint(scratch / "model", perturbation=args.perturbation, **FULL_SIZE)
         write_music(scratch / "track.wav", args.seconds)
         rows = {}
         for variant in ("naive", "exact", "fast"):
@@ -135,7 +138,7 @@ def main():
         write_music(scratch / "long.wav", long_seconds, seed=1)
         long = measure("fast", scratch / "model", scratch / "long.wav", scratch / "long.npy", args.batch_size)
 
-        print(f"\nMERT-v1-95M shape, random weights, CPU bf16: {cpu_has_bf16()}, "
+        print(f"\nMERT-v1-95M shape, random weights (+{args.perturbation:g} noise), CPU bf16: {cpu_has_bf16()}, "
               f"{args.seconds:.0f} s 44.1 kHz stereo, {WINDOW_SECONDS:.0f} s windows, {OVERLAP:.0%} overlap, "
               f"batch {args.batch_size}")
         print(f"{'variant':<16}{'wall s':>8}{'audio s/s':>11}{'vs naive':>10}{'peak RSS MB':>13}{'min cos':>10}{'mean cos':>10}")

@@ -16,8 +16,14 @@ class Command(BaseCommand):
         which.add_argument("--failed", action="store_true", help="Tracks whose extraction failed.")
         parser.add_argument("--force", action="store_true", help="Recompute even current embeddings.")
         parser.add_argument("--sync", action="store_true", help="Run here, with a progress bar, instead of queueing.")
+        parser.add_argument(
+            "--temporal", metavar="DIR",
+            help="With --sync: also save full per-frame hidden states to DIR/track-<id>.npy (large).",
+        )
 
-    def handle(self, dataset, track, failed, force, sync, **options):
+    def handle(self, dataset, track, failed, force, sync, temporal, **options):
+        if temporal and not sync:
+            raise CommandError("--temporal needs --sync: the files are written where the command runs.")
         tracks = self.select(dataset, track, failed)
         if not tracks:
             self.stdout.write("No tracks to extract.")
@@ -26,7 +32,7 @@ class Command(BaseCommand):
         if not sync:
             self.stdout.write(f"Queued extraction of {len(jobs)} track(s) on the ml queue.")
             return
-        summary = run_here(jobs, self.stderr)
+        summary = run_here(jobs, self.stderr, temporal_dir=temporal)
         self.stdout.write(", ".join(f"{count} {state}" for state, count in sorted(summary.items())))
 
     def select(self, dataset, track, failed):
@@ -43,7 +49,7 @@ class Command(BaseCommand):
         return list(Track.objects.filter(status=status))
 
 
-def run_here(jobs, stream):
+def run_here(jobs, stream, temporal_dir=None):
     """Run the jobs in this process (torch needed), one progress bar per track."""
     from tqdm import tqdm
 
@@ -58,7 +64,7 @@ def run_here(jobs, stream):
                 bar.total = total
                 bar.update(done - bar.n)
 
-            run_extraction_job(job.pk, worker="manage.py extract --sync", on_progress=show)
+            run_extraction_job(job.pk, worker="manage.py extract --sync", on_progress=show, temporal_dir=temporal_dir)
         state = ExtractionJob.objects.get(pk=job.pk).status
         summary[state] = summary.get(state, 0) + 1
     return summary
