@@ -26,9 +26,7 @@ def store_track_embeddings(track, space, *, track_mean, window_means, window_sta
     expected = (space.num_layers, space.dim)
     if track_mean.shape != expected or window_means.shape[1:] != expected:
         raise ValueError(f"embeddings of shape {track_mean.shape}/{window_means.shape} do not fit {space} {expected}")
-    new_path = default_storage.save(
-        f"features/{space.pk}/{track.pk}/{uuid.uuid4().hex}.npy", ContentFile(_npy_bytes(window_means))
-    )
+    new_path = save_window_features(f"features/{space.pk}/{track.pk}", window_means)
     try:
         with transaction.atomic():
             # Serialises writers of one track; readers are never blocked.
@@ -57,9 +55,16 @@ def store_track_embeddings(track, space, *, track_mean, window_means, window_sta
         raise
 
 
-def load_window_features(features):
-    """[windows, layers, dim] float16 for a TrackFeatures row."""
-    with default_storage.open(features.path, "rb") as f:
+def save_window_features(folder, window_means):
+    """Store [windows, layers, dim] as float16 .npy under a new name in `folder`; returns the name."""
+    buffer = io.BytesIO()
+    np.save(buffer, window_means.astype(np.float16), allow_pickle=False)
+    return default_storage.save(f"{folder}/{uuid.uuid4().hex}.npy", ContentFile(buffer.getvalue()))
+
+
+def load_window_features(path):
+    """[windows, layers, dim] float16 from a name in the default storage."""
+    with default_storage.open(path, "rb") as f:
         return np.load(io.BytesIO(f.read()), allow_pickle=False)
 
 
@@ -73,8 +78,3 @@ def is_current(track, space):
     """Whether the track has embeddings in `space` computed from its present audio."""
     return TrackFeatures.objects.filter(track=track, space=space, audio_sha256=track.sha256).exists()
 
-
-def _npy_bytes(array):
-    buffer = io.BytesIO()
-    np.save(buffer, array.astype(np.float16), allow_pickle=False)
-    return buffer.getvalue()

@@ -11,14 +11,14 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from django.core.files.storage import FileSystemStorage
+from django.core.files.storage import FileSystemStorage, default_storage
 from django.db import transaction
 from django.utils import timezone
 
 from analysis.conf import setting
-from analysis.embeddings import is_current, store_track_embeddings
+from analysis.embeddings import is_current, save_window_features, store_track_embeddings
 from analysis.mert import MertLoadError, load_mert
-from analysis.models import EmbeddingSpace, ExtractionJob
+from analysis.models import ClipQuery, EmbeddingSpace, ExtractionJob
 from analysis.pipeline import AudioDecodeError, extract
 from analysis.services import activate_space, fail_job
 from catalog.models import Track
@@ -58,7 +58,7 @@ def run_extraction_job(job_id, *, worker="", on_progress=None, temporal_dir=None
     Track.objects.filter(pk=track.pk).update(status=Track.Status.PROCESSING, error="")
     started = time.perf_counter()
     try:
-        with local_audio(track) as path:
+        with local_file(track.storage, track.audio_path) as path:
             result = extract(
                 path, model,
                 window_seconds=space.window_seconds, overlap=space.overlap,
@@ -102,14 +102,13 @@ def space_for(model):
 
 
 @contextmanager
-def local_audio(track):
-    """A filesystem path to the track's audio; object storage is copied to a temp file."""
-    storage = track.storage
+def local_file(storage, name):
+    """A filesystem path to a stored file; object storage is copied to a temp file."""
     if isinstance(storage, FileSystemStorage):
-        yield storage.path(track.audio_path)
+        yield storage.path(name)
         return
-    with tempfile.NamedTemporaryFile(suffix=Path(track.audio_path).suffix) as temp:
-        with storage.open(track.audio_path, "rb") as source:
+    with tempfile.NamedTemporaryFile(suffix=Path(name).suffix) as temp:
+        with storage.open(name, "rb") as source:
             while chunk := source.read(1024 * 1024):
                 temp.write(chunk)
         temp.flush()
@@ -142,3 +141,28 @@ def _finish(job, track, *, space, extract_seconds=None):
             extract_seconds=extract_seconds,
         )
         Track.objects.filter(pk=track.pk).update(status=Track.Status.READY, error="")
+
+
+def run_clip_query(clip_id):
+    """Embed a search clip as a track would be, keep its window means, drop its audio."""
+    Status = ClipQuery.Status
+    clip = ClipQuery.objects.filter(pk=clip_id, status__in=[Status.QUEUED, Status.RUNNING]).first()
+    if clip is None:
+        return None
+    try:
+        model = load_mert()
+        ClipQuery.objects.filter(pk=clip.pk).update(status=Status.RUNNING)
+        space = space_for(model)
+        with local_file(default_storage, clip.audio_path) as path:
+            result = extract(path, model, window_seconds=space.window_seconds, overlap=space.overlap,
+                             name=clip.original_name)
+    except (MertLoadError, AudioDecodeError) as exc:
+        ClipQuery.objects.filter(pk=clip.pk).update(status=Status.FAILED, error=str(exc), finished_at=timezone.now())
+        return clip
+    features = save_window_features(f"clips/{clip.pk}", result.window_means)
+    ClipQuery.objects.filter(pk=clip.pk).update(
+        status=Status.SUCCEEDED, space=space, features_path=features, finished_at=timezone.now(),
+        window_starts=[round(float(start), 4) for start in result.window_starts], audio_path="",
+    )
+    default_storage.delete(clip.audio_path)  # the embedding is what searches need
+    return clip

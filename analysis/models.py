@@ -108,3 +108,32 @@ class ExtractionJob(models.Model):
         if not self.extract_seconds:
             return None
         return self.track.duration / self.extract_seconds
+
+
+class ClipQuery(models.Model):
+    """A short clip a client searches with: embedded on the ml queue like a track, then
+    matched against the catalogue when the client polls."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    owner = models.ForeignKey("auth.User", null=True, blank=True, on_delete=models.CASCADE, related_name="clips")
+    original_name = models.CharField(max_length=300)
+    audio_path = models.CharField(max_length=500, blank=True, help_text="The clip in storage until it is embedded.")
+    duration = models.FloatField()
+    space = models.ForeignKey(EmbeddingSpace, null=True, blank=True, on_delete=models.SET_NULL, related_name="clips")
+    features_path = models.CharField(max_length=500, blank=True, help_text="Window means, float16 .npy.")
+    window_starts = models.JSONField(default=list, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"Clip {self.original_name} ({self.get_status_display()})"

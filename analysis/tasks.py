@@ -45,6 +45,13 @@ def extract_track(self, job_id):
     run_extraction_job(job_id, worker=self.request.hostname or socket.gethostname())
 
 
+@shared_task(name="analysis.tasks.embed_clip", autoretry_for=TRANSIENT_ERRORS, retry_backoff=2, max_retries=3)
+def embed_clip(clip_id):
+    from analysis.extraction import run_clip_query
+
+    run_clip_query(clip_id)
+
+
 @worker_ready.connect
 def requeue_abandoned_jobs(sender=None, **kwargs):
     """A worker killed mid-track leaves its job 'running' with no one on it; a worker

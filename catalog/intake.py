@@ -38,7 +38,7 @@ def ingest_upload(dataset, uploaded_file, **fields):
     """Add a Django UploadedFile (in memory or spooled to disk) to `dataset` as a pending Track."""
     name = Path(uploaded_file.name).name
     audio.check_size(uploaded_file.size, name)
-    with _upload_on_disk(uploaded_file) as path:
+    with upload_on_disk(uploaded_file) as path:
         return _ingest(dataset, path, name, fields, in_place_root=None)
 
 
@@ -159,7 +159,7 @@ def _sha256(path):
 
 
 @contextmanager
-def _upload_on_disk(uploaded_file):
+def upload_on_disk(uploaded_file):
     """A path to the upload's bytes: Django's temp file, or one we spool (and remove)."""
     if hasattr(uploaded_file, "temporary_file_path"):
         yield Path(uploaded_file.temporary_file_path())

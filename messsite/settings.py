@@ -225,6 +225,7 @@ MESS_MERT_WINDOW_SECONDS = float(env_str("MESS_MERT_WINDOW_SECONDS", "5"))
 MESS_MERT_OVERLAP = float(env_str("MESS_MERT_OVERLAP", "0.5"))
 MESS_MERT_BATCH_SIZE = env_int("MESS_MERT_BATCH_SIZE", 4)  # windows per forward pass
 MESS_MERT_THREADS = env_int("MESS_MERT_THREADS", 0) or None  # torch threads; unset: all cores
+MESS_CLIP_MAX_SECONDS = env_int("MESS_CLIP_MAX_SECONDS", 60)  # longest audio clip to search with
 # A running job whose progress has not moved for this long is taken to have lost its worker.
 MESS_JOB_STALE_SECONDS = env_int("MESS_JOB_STALE_SECONDS", 300)
 

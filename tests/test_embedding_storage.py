@@ -42,7 +42,7 @@ def test_one_row_per_layer_and_window_features_in_storage(space):
     assert TrackEmbedding.objects.filter(track=track, space=space).count() == LAYERS
     np.testing.assert_allclose(track_vectors(track, space), data["track_mean"], rtol=1e-6)
     features = TrackFeatures.objects.get(track=track, space=space)
-    windows = load_window_features(features)
+    windows = load_window_features(features.path)
     assert windows.dtype == np.float16 and windows.shape == (4, LAYERS, DIM)
     np.testing.assert_allclose(windows, data["window_means"], atol=2e-3)
     assert features.window_starts == [0.0, 2.5, 5.0, 7.5]

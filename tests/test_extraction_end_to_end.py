@@ -58,7 +58,7 @@ def test_a_track_gets_one_vector_per_layer_and_its_window_features():
     features = TrackFeatures.objects.get(track=track)
     # 12 s, 5 s windows every 2.5 s: 0, 2.5, 5, and one more ending at the track's end.
     assert features.window_starts == [0.0, 2.5, 5.0, 7.0]
-    windows = load_window_features(features)
+    windows = load_window_features(features.path)
     assert windows.shape == (4, LAYERS, DIM)
     np.testing.assert_allclose(track_vectors(track, space), windows.astype(np.float32).mean(axis=0), atol=1e-2)
     job = ExtractionJob.objects.get(track=track)
@@ -187,3 +187,36 @@ def test_the_extract_command_runs_here_and_can_keep_temporal_features(tmp_path):
     # 6 s: windows at 0 and 1 s; 5 s at 75 frames/s is 374 frames after the conv front end.
     assert temporal.shape == (2, LAYERS, 374, DIM)
     assert TrackEmbedding.objects.filter(track=track).count() == LAYERS
+
+
+def test_a_search_clip_is_embedded_and_its_audio_dropped(settings):
+    from django.core.files.storage import default_storage
+
+    from analysis.clips import create_clip_query
+    from analysis.extraction import run_clip_query
+    from analysis.models import ClipQuery
+
+    clip = create_clip_query(SimpleUploadedFile("hum.wav", audio_bytes(tone(seconds=7.0))))
+    stored_audio = clip.audio_path
+    assert default_storage.exists(stored_audio)
+    run_clip_query(clip.pk)
+
+    clip.refresh_from_db()
+    assert clip.status == ClipQuery.Status.SUCCEEDED, clip.error
+    assert clip.space == EmbeddingSpace.objects.get(is_active=True)
+    assert load_window_features(clip.features_path).shape == (2, LAYERS, DIM)
+    assert clip.window_starts == [0.0, 2.0]
+    assert not default_storage.exists(stored_audio) and clip.audio_path == ""
+
+
+def test_a_clip_longer_than_allowed_is_refused_before_anything_is_stored(settings):
+    from analysis.clips import create_clip_query
+    from analysis.models import ClipQuery
+    from catalog.audio import AudioRejected
+
+    settings.MESS_CLIP_MAX_SECONDS = 5
+    with pytest.raises(AudioRejected, match="search clips may be at most 5 s") as rejected:
+        create_clip_query(SimpleUploadedFile("long.wav", audio_bytes(tone(seconds=8.0))))
+    assert rejected.value.code == "too_long"
+    assert not ClipQuery.objects.exists()
+    assert not list((settings.MEDIA_ROOT).rglob("*.*"))
