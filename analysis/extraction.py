@@ -145,23 +145,23 @@ def _finish(job, track, *, space, extract_seconds=None):
 
 def run_clip_query(clip_id):
     """Embed a search clip as a track would be, keep its window means, drop its audio."""
-    Status = ClipQuery.Status
-    clip = ClipQuery.objects.filter(pk=clip_id, status__in=[Status.QUEUED, Status.RUNNING]).first()
+    states = ClipQuery.Status
+    clip = ClipQuery.objects.filter(pk=clip_id, status__in=[states.QUEUED, states.RUNNING]).first()
     if clip is None:
         return None
     try:
         model = load_mert()
-        ClipQuery.objects.filter(pk=clip.pk).update(status=Status.RUNNING)
+        ClipQuery.objects.filter(pk=clip.pk).update(status=states.RUNNING)
         space = space_for(model)
         with local_file(default_storage, clip.audio_path) as path:
             result = extract(path, model, window_seconds=space.window_seconds, overlap=space.overlap,
                              name=clip.original_name)
     except (MertLoadError, AudioDecodeError) as exc:
-        ClipQuery.objects.filter(pk=clip.pk).update(status=Status.FAILED, error=str(exc), finished_at=timezone.now())
+        ClipQuery.objects.filter(pk=clip.pk).update(status=states.FAILED, error=str(exc), finished_at=timezone.now())
         return clip
     features = save_window_features(f"clips/{clip.pk}", result.window_means)
     ClipQuery.objects.filter(pk=clip.pk).update(
-        status=Status.SUCCEEDED, space=space, features_path=features, finished_at=timezone.now(),
+        status=states.SUCCEEDED, space=space, features_path=features, finished_at=timezone.now(),
         window_starts=[round(float(start), 4) for start in result.window_starts], audio_path="",
     )
     default_storage.delete(clip.audio_path)  # the embedding is what searches need

@@ -9,6 +9,7 @@ from messsite.health import HealthView
 urlpatterns = [
     path("", include("catalog.api_urls")),
     path("", include("analysis.api_urls")),
+    path("", include("recommendations.api_urls")),
     path("health", HealthView.as_view(), name="health"),
     path("auth/token/", obtain_auth_token, name="api-token"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),

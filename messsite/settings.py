@@ -229,6 +229,19 @@ MESS_CLIP_MAX_SECONDS = env_int("MESS_CLIP_MAX_SECONDS", 60)  # longest audio cl
 # A running job whose progress has not moved for this long is taken to have lost its worker.
 MESS_JOB_STALE_SECONDS = env_int("MESS_JOB_STALE_SECONDS", 300)
 
+# --- Similarity search (recommendations) ----------------------------------------------
+MESS_FAISS_ENABLED = env_bool("MESS_FAISS_ENABLED", True)  # off: every query goes to pgvector
+MESS_FAISS_EXACT_MAX = env_int("MESS_FAISS_EXACT_MAX", 50_000)  # above this, HNSW
+MESS_FAISS_HNSW_M = env_int("MESS_FAISS_HNSW_M", 32)
+MESS_FAISS_HNSW_EF_CONSTRUCTION = env_int("MESS_FAISS_HNSW_EF_CONSTRUCTION", 64)
+MESS_FAISS_HNSW_EF_SEARCH = env_int("MESS_FAISS_HNSW_EF_SEARCH", 64)
+MESS_FAISS_COMPRESSION = env_str("MESS_FAISS_COMPRESSION", "none")  # none, fp16 or sq8
+# A filter allowing at most this many tracks is answered by scoring them exactly.
+MESS_FAISS_ALLOWED_EXACT_MAX = env_int("MESS_FAISS_ALLOWED_EXACT_MAX", 20_000)
+MESS_INDEX_CHECK_SECONDS = float(env_str("MESS_INDEX_CHECK_SECONDS", "2"))
+MESS_INDEX_DIR = Path(env_str("MESS_INDEX_DIR", str(DATA_DIR / "indexes")))
+MESS_PGVECTOR_EF_SEARCH = env_int("MESS_PGVECTOR_EF_SEARCH", 100)
+
 # --- API ------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

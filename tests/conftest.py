@@ -32,7 +32,12 @@ def django_db_setup(embedded_services, django_db_setup):
 
 @pytest.fixture(autouse=True)
 def _isolated_media(settings, tmp_path):
-    """Each test writes files into its own media root, so leftovers are visible to it alone."""
+    """Each test writes files into its own media root and index folder, so leftovers are
+    visible to it alone, and starts with no similarity index loaded."""
+    from recommendations import index
+
+    settings.MESS_INDEX_DIR = tmp_path / "indexes"
+    index.clear()
     media = tmp_path / "media"
     media.mkdir()
     settings.MEDIA_ROOT = media

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import BaseCommand, call_command
 
+from analysis.services import active_space
 from messsite.database import require_pgvector
 from messsite.embedded import EmbeddedServices
 
@@ -57,6 +58,9 @@ class Command(BaseCommand):
             require_pgvector()
             call_command("migrate", interactive=False, verbosity=0)
             call_command("collectstatic", interactive=False, verbosity=0)
+            if active_space():
+                # Saved once here, the indices are memory-mapped by every web worker.
+                call_command("build_indexes")
             username, password = ensure_admin()
             queues = worker_queues()
             children = [

@@ -1,0 +1,209 @@
+"""Similarity-search benchmark: `python -m bench.search [--tracks 100000] [--layer-tracks 20000]`.
+
+Puts a synthetic catalogue in PostgreSQL under a dedicated dataset and embedding space
+(deleted at the end): clustered unit vectors of 768 dims with a low intrinsic dimension,
+as real embeddings have, `--tracks` of them in layer 0 and `--layer-tracks` in layers
+1-12. Reports, in one run: index build time from the database, in-process query latency
+(recommendations.index.search) for FAISS exact, FAISS HNSW (plain and 8-bit) and pgvector
+HNSW with recall@10 against the exact answer, the research prototype's method
+(scikit-learn cosine_similarity then argsort) as the baseline, and the RSS of a process
+holding all 13 layers built in memory vs memory-mapped from the saved files.
+End-to-end HTTP latency is not measured here yet: it needs the API (see docs/scaling.md).
+Loopback only; run with MESS_DATA_DIR pointing at a scratch directory to keep data/ clean.
+"""
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import time
+
+import django
+import numpy as np
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "messsite.settings")
+DIM, LAYERS, QUERIES = 768, 13, 200
+
+
+def synthetic(n, seed):
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((200, DIM))
+    basis = rng.standard_normal((32, DIM)) / np.sqrt(32)
+    x = centres[rng.integers(0, 200, n)] + 0.8 * rng.standard_normal((n, 32)) @ basis
+    x += 0.05 * rng.standard_normal((n, DIM))
+    return x.astype(np.float32)
+
+
+def copy_layer(space, layer, track_ids, vectors):
+    """Binary COPY built in numpy: ~1 s per 100k rows."""
+    from django.db import connection
+
+    row = np.dtype([("fields", ">i2"), ("l1", ">i4"), ("track", ">i8"), ("l2", ">i4"), ("space", ">i8"),
+                    ("l3", ">i4"), ("layer", ">i2"), ("l4", ">i4"), ("dim", ">i2"), ("unused", ">i2"),
+                    ("vector", ">f4", (DIM,))])
+    records = np.zeros(len(track_ids), dtype=row)
+    records["fields"], records["l1"], records["l2"], records["l3"] = 4, 8, 8, 2
+    records["l4"], records["dim"] = 4 + 4 * DIM, DIM
+    records["track"], records["space"], records["layer"], records["vector"] = track_ids, space.pk, layer, vectors
+    with connection.cursor() as cursor, cursor.copy(
+        "COPY analysis_trackembedding (track_id, space_id, layer, vector) FROM STDIN (FORMAT BINARY)"
+    ) as copy:
+        copy.write(b"PGCOPY\n\xff\r\n\x00" + bytes(8) + records.tobytes() + b"\xff\xff")
+
+
+def populate(tracks, layer_tracks):
+    from analysis.models import EmbeddingSpace
+    from catalog.models import Dataset, Track
+
+    dataset = Dataset.objects.create(name="bench-search", slug=f"bench-search-{os.getpid()}")
+    space = EmbeddingSpace.objects.create(
+        name="bench-search", model_id="bench", weights_hash=f"bench-{os.getpid()}", num_layers=LAYERS, dim=DIM,
+        sample_rate=24000, window_seconds=5, overlap=0.5,
+    )
+    created = Track.objects.bulk_create(
+        (Track(dataset=dataset, title=f"t{i}", audio_path=f"bench/{i}.wav", sha256=str(i), duration=60,
+               sample_rate=24000, channels=1, format="WAV", size_bytes=1) for i in range(tracks)),
+        batch_size=10_000,
+    )
+    ids = np.array([t.pk for t in created], dtype=np.int64)
+    for layer in range(LAYERS):
+        n = tracks if layer == 0 else layer_tracks
+        copy_layer(space, layer, ids[:n], synthetic(n, seed=layer))
+    return dataset, space, ids
+
+
+def latencies(fn, queries):
+    times = []
+    for q in queries:
+        began = time.perf_counter()
+        fn(q)
+        times.append(time.perf_counter() - began)
+    return np.percentile(times, 50) * 1e3, np.percentile(times, 99) * 1e3
+
+
+def recall(found, truth):
+    return np.mean([len(set(f) & set(t)) / len(t) for f, t in zip(found, truth)])
+
+
+def memory_child(space_id, mode):
+    """RSS (MB) of a process holding all layers: built in memory or mapped from files."""
+    from recommendations import index
+
+    q = np.ones((1, DIM), np.float32)
+    held = []
+    for layer in range(LAYERS):
+        if mode == "built":
+            held.append(index.build(index.read_vectors(space_id, layer)[2]))
+        else:
+            held.append(index.load_or_build(space_id, layer).index)
+        held[-1].search(q, 10)
+    rollup = open("/proc/self/smaps_rollup").read()
+    rss, anon = (int(re.search(rf"{f}:\s+(\d+)", rollup).group(1)) / 1024 for f in ("Rss", "Anonymous"))
+    print(f"{rss:.0f} {anon:.0f}")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tracks", type=int, default=100_000)
+    parser.add_argument("--layer-tracks", type=int, default=20_000)
+    parser.add_argument("--memory-child", nargs=2, metavar=("SPACE", "MODE"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    django.setup()
+    if args.memory_child:
+        return memory_child(int(args.memory_child[0]), args.memory_child[1])
+
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.db import connection
+    from sklearn.metrics.pairwise import cosine_similarity
+
+    from messsite.embedded import EmbeddedServices
+    from recommendations import index, pgsearch
+
+    services = EmbeddedServices().start()
+    call_command("migrate", verbosity=0)
+    began = time.perf_counter()
+    dataset, space, ids = populate(args.tracks, args.layer_tracks)
+    rows = [("populate (COPY)", f"{time.perf_counter() - began:.1f} s", "")]
+    try:
+        raw = synthetic(args.tracks, seed=0)
+        unit = raw / np.linalg.norm(raw, axis=1, keepdims=True)
+        picks = np.random.default_rng(1).choice(args.tracks, QUERIES, replace=False)
+        queries = [(int(ids[i]), raw[i]) for i in picks]
+
+        def baseline(query):  # the research prototype: score everything, sort everything
+            scores = cosine_similarity(query[1][None], raw)[0]
+            return [int(ids[i]) for i in np.argsort(-scores) if ids[i] != query[0]][:10]
+
+        truth = [[int(ids[i]) for i in np.argsort(-(unit @ unit[p]))[1:11]] for p in picks]
+        base_p50, base_p99 = latencies(baseline, queries)
+        rows.append(("baseline sklearn+argsort p50/p99", f"{base_p50:.2f} / {base_p99:.2f} ms", "1x"))
+
+        began = time.perf_counter()
+        index.read_vectors(space.pk, 0)
+        rows.append((f"read layer 0 from DB ({args.tracks})", f"{time.perf_counter() - began:.2f} s", ""))
+        settings.MESS_INDEX_CHECK_SECONDS = 2
+        for label, exact_max, compression in [("FAISS exact", 10**9, "none"), ("FAISS HNSW", 0, "none"),
+                                              ("FAISS HNSW sq8", 0, "sq8")]:
+            settings.MESS_FAISS_EXACT_MAX, settings.MESS_FAISS_COMPRESSION = exact_max, compression
+            index.clear()
+            began = time.perf_counter()
+            entry = index.load_or_build(space.pk, 0)
+            rows.append((f"{label}: build+save from DB", f"{time.perf_counter() - began:.2f} s",
+                         index.backend_name(entry.index)))
+            index.search(space, 0, raw[0], 10)  # loads the saved file into the registry
+            while not index.index_status()[0]["size"]:
+                time.sleep(0.05)
+                index.search(space, 0, raw[0], 10)
+
+            def faiss_query(query):
+                return [t for t, _ in index.search(space, 0, query[1], 10, exclude={query[0]})]
+
+            p50, p99 = latencies(faiss_query, queries)
+            found = [faiss_query(q) for q in queries]
+            rows.append((f"{label} p50/p99", f"{p50:.3f} / {p99:.3f} ms",
+                         f"{base_p50 / p50:.0f}x faster, recall@10 {recall(found, truth):.3f}"))
+
+        began = time.perf_counter()
+        with connection.cursor() as cursor:
+            cursor.execute("SET maintenance_work_mem = '2GB'")
+        pgsearch.ensure_hnsw_indexes(space, layers=[0])
+        rows.append(("pgvector HNSW index build (layer 0)", f"{time.perf_counter() - began:.1f} s", ""))
+
+        def pg_query(query):
+            return [t for t, _ in pgsearch.search(space, 0, query[1], 10, exclude={query[0]})]
+
+        p50, p99 = latencies(pg_query, queries)
+        found = [pg_query(q) for q in queries]
+        rows.append(("pgvector HNSW p50/p99", f"{p50:.3f} / {p99:.3f} ms",
+                     f"{base_p50 / p50:.0f}x faster, recall@10 {recall(found, truth):.3f}"))
+
+        settings.MESS_FAISS_EXACT_MAX, settings.MESS_FAISS_COMPRESSION = 50_000, "none"
+        index.load_or_build(space.pk, 0)  # the default shape, which the memory children map
+        began = time.perf_counter()
+        for layer in range(1, LAYERS):
+            index.load_or_build(space.pk, layer)
+        rows.append((f"build+save layers 1-12 ({args.layer_tracks} each)",
+                     f"{(time.perf_counter() - began) / (LAYERS - 1):.2f} s/layer", "faiss-flat"))
+        env = {**os.environ, "MESS_DATA_DIR": str(settings.DATA_DIR)}
+        for mode in ("built", "mapped"):
+            out = subprocess.run([sys.executable, "-m", "bench.search", "--memory-child", str(space.pk), mode],
+                                 env=env, capture_output=True, text=True, check=True).stdout.split()
+            rows.append((f"RSS, 13 layers {mode}", f"{out[-2]} MB", f"private (anonymous) {out[-1]} MB"))
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP INDEX IF EXISTS {pgsearch.index_name(space.pk, 0)}")
+            cursor.execute("DELETE FROM analysis_trackembedding WHERE space_id = %s", [space.pk])
+        for path in index.index_dir().glob(f"s{space.pk}_*"):
+            path.unlink()
+        space.delete()
+        dataset.delete()
+        services.stop()
+    width = max(len(r[0]) for r in rows)
+    for name, value, note in rows:
+        print(f"{name:<{width}}  {value:>22}  {note}")
+
+
+if __name__ == "__main__":
+    main()

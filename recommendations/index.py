@@ -1,0 +1,328 @@
+"""Per-(space, layer) FAISS indices held by each web process, kept fresh from the database.
+
+Cosine similarity is the inner product of L2-normalised vectors. A catalogue of up to
+MESS_FAISS_EXACT_MAX tracks is searched exactly (IndexFlatIP); a larger one through HNSW.
+MESS_FAISS_COMPRESSION stores vectors as float16 or 8-bit scalars instead of float32.
+
+Freshness: at most every MESS_INDEX_CHECK_SECONDS a search reads the space's `version`
+(one query). When it moved, a background thread builds the new index while the old one
+(or pgvector, before the first build) keeps answering, then swaps it in. Every built
+index is saved under MESS_INDEX_DIR and memory-mapped from there, so the processes on
+one host share one copy in the page cache and only one of them builds each version
+(a file lock); `manage.py build_indexes` saves them before the web processes start.
+Deleting embeddings moves the version too (a trigger, see migrations), so deleted
+tracks leave the index at the next rebuild.
+"""
+
+import fcntl
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import faiss
+import numpy as np
+from django.conf import settings
+from django.db import connection, transaction
+
+from analysis.models import EmbeddingSpace
+from recommendations import pgsearch
+
+log = logging.getLogger(__name__)
+
+QUANTIZERS = {"none": None, "fp16": faiss.ScalarQuantizer.QT_fp16, "sq8": faiss.ScalarQuantizer.QT_8bit}
+COPY_HEADER_BYTES, COPY_TRAILER_BYTES = 19, 2
+
+
+@dataclass(frozen=True, eq=False)
+class LayerIndex:
+    space_id: int
+    layer: int
+    version: int
+    index: faiss.Index
+    ids: np.ndarray  # the track id of each row of `index`
+    order: np.ndarray  # argsort of `ids`, to find rows by track id
+    path: Path  # the .faiss file the index is memory-mapped from
+
+    def rows(self, track_ids):
+        """Row of each track id in the index, -1 where it has none."""
+        track_ids = np.asarray(track_ids, dtype=np.int64).ravel()
+        if not len(self.ids):
+            return np.full(len(track_ids), -1, dtype=np.int64)
+        at = np.minimum(np.searchsorted(self.ids, track_ids, sorter=self.order), len(self.ids) - 1)
+        rows = self.order[at]
+        return np.where(self.ids[rows] == track_ids, rows, -1)
+
+
+class _Slot:
+    """What one process knows of one (space, layer)."""
+
+    def __init__(self):
+        self.current = None  # the LayerIndex answering now; replaced whole, never mutated
+        self.checked_at = float("-inf")
+        self.building = False
+
+
+_slots = {}
+_lock = threading.Lock()
+
+
+def search(space, layer, query, k, *, exclude=(), allowed=None):
+    """Up to k (track_id, cosine) best first, never a track in `exclude`, only tracks in
+    `allowed` when it is given. `query` is a [dim] vector, normalised here."""
+    query = _checked_query(space, layer, query)
+    entry = _current(space, layer)
+    if entry is None:
+        return pgsearch.search(space, layer, query[0], k, exclude=exclude, allowed=allowed)
+    if k <= 0 or entry.index.ntotal == 0:
+        return []
+    excluded = {int(i) for i in exclude}
+    if allowed is None:
+        # Exclusions are few (the query track, tracks already shown): fetch that many more.
+        scores, rows = entry.index.search(query, k + len(excluded), params=_search_params(entry.index, k))
+        return _pairs(entry, scores[0], rows[0], excluded)[:k]
+    rows = entry.rows([i for i in allowed if int(i) not in excluded])
+    rows = rows[rows >= 0]
+    if len(rows) <= settings.MESS_FAISS_ALLOWED_EXACT_MAX:
+        # A small subset is scored exactly: cheaper than a filtered graph walk, and never short.
+        scores = entry.index.reconstruct_batch(rows) @ query[0]
+        best = np.argsort(-scores, kind="stable")[:k]
+        return _pairs(entry, scores[best], rows[best], excluded)
+    selector = faiss.IDSelectorBatch(rows)
+    scores, found = entry.index.search(query, k, params=_search_params(entry.index, k, selector))
+    return _pairs(entry, scores[0], found[0], excluded)
+
+
+def vectors(space, layer, track_ids):
+    """[len(track_ids), dim] L2-normalised float32, one row per id in the given order.
+    KeyError for ids without an embedding in this (space, layer)."""
+    if not 0 <= layer < space.num_layers:
+        raise ValueError(f"space {space.pk} has layers 0-{space.num_layers - 1}, not {layer}")
+    entry = _current(space, layer)
+    if entry is None:
+        return pgsearch.fetch_vectors(space, layer, track_ids)
+    rows = entry.rows(track_ids)
+    if (rows < 0).any():
+        missing = np.asarray(track_ids)[rows < 0].tolist()
+        raise KeyError(f"no layer-{layer} embedding in space {space.pk} for tracks {missing[:10]}")
+    return entry.index.reconstruct_batch(rows)
+
+
+def index_status():
+    """One dict per (space, layer) this process has been asked about."""
+    with _lock:
+        slots = sorted(_slots.items())
+    status = []
+    for (space_id, layer), slot in slots:
+        entry = slot.current
+        row = dict(space=space_id, layer=layer, backend="pgvector", size=None, version=None,
+                   built_at=None, memory_bytes=0, building=slot.building)
+        if entry is not None:
+            stat = entry.path.stat()
+            row.update(
+                backend=backend_name(entry.index),
+                size=int(entry.index.ntotal),
+                version=entry.version,
+                built_at=datetime.fromtimestamp(stat.st_mtime, timezone.utc).isoformat(),
+                # Mapped from the file, shared with the other processes on this host.
+                memory_bytes=stat.st_size + entry.ids.nbytes + entry.order.nbytes,
+            )
+        status.append(row)
+    return status
+
+
+def clear():
+    """Forget every loaded index (the files stay): the next search loads them again."""
+    with _lock:
+        _slots.clear()
+
+
+def load_or_build(space_id, layer):
+    """The index of the space's current version for `layer`: mapped from its file when
+    one was saved, else built from the database and saved. Processes sharing the index
+    directory build each (space, layer) one at a time, so the others find its file."""
+    folder = index_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / f"s{space_id}_l{layer}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        created = EmbeddingSpace.objects.values_list("created_at", flat=True).get(pk=space_id)
+        path = _path(space_id, created, layer, _db_version(space_id))
+        if path.exists():
+            return _load(path, space_id, layer)
+        version, ids, matrix = read_vectors(space_id, layer)
+        path = _path(space_id, created, layer, version)
+        _save(build(matrix), ids, path)
+        del matrix
+        return _load(path, space_id, layer)
+
+
+def read_vectors(space_id, layer):
+    """(space version, track ids, L2-normalised float32 matrix) of one layer, read in one
+    snapshot with a binary COPY parsed straight into numpy (no Python object per row)."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        cursor.execute("SELECT version, dim FROM analysis_embeddingspace WHERE id = %s", [space_id])
+        version, dim = cursor.fetchone()
+        data = bytearray()
+        query = (
+            "COPY (SELECT track_id, vector FROM analysis_trackembedding "
+            f"WHERE space_id = {int(space_id)} AND layer = {int(layer)}) TO STDOUT (FORMAT BINARY)"
+        )
+        with cursor.copy(query) as copy:
+            for block in copy:
+                data += block
+    # Each row: field count, then (length, int8 track id), then (length, pgvector's binary
+    # form: int16 dim, int16 unused, float4[dim]), all big-endian.
+    row = np.dtype([("fields", ">i2"), ("id_len", ">i4"), ("id", ">i8"), ("vector_len", ">i4"),
+                    ("dim", ">i2"), ("unused", ">i2"), ("vector", ">f4", (dim,))])
+    body = len(data) - COPY_HEADER_BYTES - COPY_TRAILER_BYTES
+    if body % row.itemsize:
+        raise ValueError(f"space {space_id} layer {layer} holds vectors that are not {dim}-dimensional")
+    records = np.frombuffer(data, dtype=row, count=body // row.itemsize, offset=COPY_HEADER_BYTES)
+    if (records["dim"] != dim).any():
+        raise ValueError(f"space {space_id} layer {layer} holds vectors that are not {dim}-dimensional")
+    ids = records["id"].astype(np.int64)
+    matrix = records["vector"].astype(np.float32)
+    del records, data
+    faiss.normalize_L2(matrix)
+    return version, ids, matrix
+
+
+def build(matrix):
+    """A FAISS index over the rows of a normalised [n, dim] float32 matrix, row i at id i."""
+    n, dim = matrix.shape
+    quantizer = QUANTIZERS[settings.MESS_FAISS_COMPRESSION]
+    if n <= settings.MESS_FAISS_EXACT_MAX:
+        if quantizer is None:
+            index = faiss.IndexFlatIP(dim)
+        else:
+            index = faiss.IndexScalarQuantizer(dim, quantizer, faiss.METRIC_INNER_PRODUCT)
+    else:
+        m = settings.MESS_FAISS_HNSW_M
+        if quantizer is None:
+            index = faiss.IndexHNSWFlat(dim, m, faiss.METRIC_INNER_PRODUCT)
+        else:
+            index = faiss.IndexHNSWSQ(dim, quantizer, m, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = settings.MESS_FAISS_HNSW_EF_CONSTRUCTION
+    if not index.is_trained:
+        index.train(matrix)
+    index.add(matrix)
+    return index
+
+
+def backend_name(index):
+    """"faiss-flat", "faiss-hnsw", with "-fp16" or "-sq8" when the vectors are compressed."""
+    index = faiss.downcast_index(index)
+    kind = "hnsw" if isinstance(index, faiss.IndexHNSW) else "flat"
+    storage = faiss.downcast_index(index.storage) if kind == "hnsw" else index
+    suffix = ""
+    if isinstance(storage, faiss.IndexScalarQuantizer):
+        suffix = "-fp16" if storage.sq.qtype == faiss.ScalarQuantizer.QT_fp16 else "-sq8"
+    return f"faiss-{kind}{suffix}"
+
+
+def index_dir():
+    return Path(settings.MESS_INDEX_DIR)
+
+
+def _checked_query(space, layer, query):
+    if not 0 <= layer < space.num_layers:
+        raise ValueError(f"space {space.pk} has layers 0-{space.num_layers - 1}, not {layer}")
+    query = pgsearch.normalised(np.asarray(query, dtype=np.float32).ravel())
+    if query.shape[1] != space.dim:
+        raise ValueError(f"a {query.shape[1]}-dimensional query in the {space.dim}-dimensional space {space.pk}")
+    return query
+
+
+def _current(space, layer):
+    """The index answering for (space, layer) now, or None (pgvector answers). Starts a
+    background build when the space's version has moved past the index's."""
+    if not settings.MESS_FAISS_ENABLED:
+        return None
+    key = (space.pk, int(layer))
+    with _lock:
+        slot = _slots.setdefault(key, _Slot())
+        now = time.monotonic()
+        due = now - slot.checked_at >= settings.MESS_INDEX_CHECK_SECONDS
+        if due:
+            slot.checked_at = now
+    if due:
+        version = _db_version(space.pk)
+        if version is None:  # the space is gone
+            with _lock:
+                _slots.pop(key, None)
+            return None
+        stale = slot.current is None or slot.current.version != version
+        with _lock:
+            start = stale and not slot.building
+            slot.building = slot.building or start
+        if start:
+            threading.Thread(target=_refresh, args=(slot, *key), name=f"faiss-s{key[0]}-l{key[1]}", daemon=True).start()
+    return slot.current
+
+
+def _refresh(slot, space_id, layer):
+    try:
+        slot.current = load_or_build(space_id, layer)
+    except Exception:
+        log.exception("building the index of space %s layer %s failed; pgvector answers", space_id, layer)
+    finally:
+        slot.building = False
+        connection.close()  # this thread's own connection
+
+
+def _db_version(space_id):
+    return EmbeddingSpace.objects.filter(pk=space_id).values_list("version", flat=True).first()
+
+
+def _path(space_id, created, layer, version):
+    # The settings that shape an index are part of its name: changing them rebuilds. So is
+    # the space's creation time: ids and versions repeat in a recreated (e.g. test) database.
+    shape = "-".join(str(getattr(settings, name)) for name in (
+        "MESS_FAISS_COMPRESSION", "MESS_FAISS_EXACT_MAX", "MESS_FAISS_HNSW_M", "MESS_FAISS_HNSW_EF_CONSTRUCTION"))
+    return index_dir() / f"s{space_id}-{int(created.timestamp() * 1e6)}_l{layer}_v{version}_{shape}.faiss"
+
+
+def _ids_path(path):
+    return path.with_suffix(".ids.npy")
+
+
+def _save(index, ids, path):
+    """Write atomically (ids first: a reader looks for the .faiss file), then drop the
+    files of older versions; processes still mapping them keep their pages."""
+    temp = path.with_name(f".{path.name}.{os.getpid()}")
+    np.save(temp, ids)  # appends .npy
+    os.replace(temp.with_name(temp.name + ".npy"), _ids_path(path))
+    faiss.write_index(index, str(temp))
+    os.replace(temp, path)
+    stem = path.name.split("_v")[0]
+    for old in path.parent.glob(f"{stem}_v*"):
+        if old.name.split(".")[0] != path.stem:
+            old.unlink(missing_ok=True)
+
+
+def _load(path, space_id, layer):
+    # IO_FLAG_MMAP_IFC maps the vectors (and graph) instead of copying them to the heap.
+    index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC)
+    ids = np.load(_ids_path(path))
+    version = int(path.stem.split("_v")[1].split("_")[0])
+    return LayerIndex(space_id, layer, version, index, ids, np.argsort(ids, kind="stable"), path)
+
+
+def _search_params(index, k, selector=None):
+    if isinstance(faiss.downcast_index(index), faiss.IndexHNSW):
+        params = faiss.SearchParametersHNSW()
+        params.efSearch = max(k, settings.MESS_FAISS_HNSW_EF_SEARCH)
+    else:
+        params = faiss.SearchParameters()
+    if selector is not None:
+        params.sel = selector
+    return params
+
+
+def _pairs(entry, scores, rows, excluded):
+    pairs = ((int(entry.ids[row]), float(score)) for score, row in zip(scores, rows) if row >= 0)
+    return [(track_id, score) for track_id, score in pairs if track_id not in excluded]

@@ -1,0 +1,26 @@
+"""Build and save the similarity indices of every layer of the active space, before the
+web processes start: they then memory-map the saved files instead of each building them."""
+
+import time
+
+from django.core.management.base import BaseCommand, CommandError
+
+from analysis.models import EmbeddingSpace
+from recommendations import index, pgsearch
+
+
+class Command(BaseCommand):
+    help = "Build the FAISS index of each layer of the active embedding space and save it under MESS_INDEX_DIR."
+
+    def handle(self, *args, **options):
+        space = EmbeddingSpace.objects.filter(is_active=True).first()
+        if space is None:
+            raise CommandError("No active embedding space: nothing to index. Extract some tracks first.")
+        pgsearch.ensure_hnsw_indexes(space)
+        for layer in range(space.num_layers):
+            began = time.perf_counter()
+            entry = index.load_or_build(space.pk, layer)
+            self.stdout.write(
+                f"{space} layer {layer}: {entry.index.ntotal} tracks, {index.backend_name(entry.index)}, "
+                f"version {entry.version}, {time.perf_counter() - began:.2f} s -> {entry.path}"
+            )

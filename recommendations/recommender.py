@@ -1,0 +1,269 @@
+"""Similar tracks by layer, aspect or a mix of aspects, with an optional diversity knob.
+
+The similarity of two tracks is a weighted sum of per-layer cosines: one layer
+(`layer=`), the layers of an aspect (`aspect=`), or those of a mix of aspects (`mix=`),
+with weights summing to 1. A query runs in four steps:
+
+1. Filters (dataset, composer, same work) become the `allowed` set the index searches
+   within, so it fills k from matching tracks; filtering afterwards would come up short
+   whenever few tracks match.
+2. Candidates come from `index.search`, one search per layer: k of them for a plain
+   single-layer ranking, CANDIDATES_PER_RESULT * k per layer otherwise, since a mix's
+   best tracks rank high in at least one of its layers and diversity needs room to choose.
+3. Every candidate is rescored exactly from its vectors, so a mix's score is right for
+   each candidate whichever layer's search found it.
+4. With diversity > 0 the candidates are re-ranked by maximal marginal relevance (mmr).
+"""
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from analysis.embeddings import track_vectors
+from analysis.models import EmbeddingSpace
+from analysis.services import active_space
+from catalog.models import Dataset, Track
+from recommendations import index
+from recommendations.aspects import DEFAULT_ASPECT, UnknownAspect, aspect_map, check_aspect, parse_mix
+
+MAX_K = 100
+CANDIDATES_PER_RESULT = 4
+
+
+class RecommendationError(Exception):
+    """A request that cannot be answered; `code` is stable, the message is for people.
+    Codes: no_space, no_embeddings (nothing to compare), and for invalid requests
+    unknown_aspect, layer_out_of_range, bad_mix, conflicting_parameters, unknown_dataset,
+    bad_k, bad_diversity."""
+
+    def __init__(self, code, message):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    track: Track
+    score: float  # the similarity: sum over layers of weight * cosine
+    layers: dict[int, float]  # layer -> weight
+    cosines: dict[int, float]  # layer -> cosine to the query track
+    explanation: str
+
+
+@dataclass(frozen=True)
+class SimilarTracks:
+    track: Track
+    space: EmbeddingSpace
+    layers: dict[int, float]  # layer -> weight, as resolved from layer, aspect or mix
+    description: str  # what "similar" meant, e.g. "brightness (layer 0, R² 0.94, ...)"
+    results: list[Recommendation]
+
+
+def similar_tracks(
+    track,
+    *,
+    space=None,
+    layer=None,
+    aspect=None,
+    mix=None,
+    k=10,
+    diversity=0.0,
+    dataset=None,
+    composer=None,
+    exclude_same_work=False,
+):
+    """Up to k tracks most similar to `track` in `space` (the active one by default).
+
+    At most one of `layer` (an index), `aspect` (a name) and `mix` (a string such as
+    "brightness=0.7,timbre=0.3") says what similar means; with none, DEFAULT_ASPECT.
+    `diversity` in [0, 1]: 0 is the plain ranking, 1 the most varied set. `dataset` is a
+    slug, `composer` matched ignoring case; `exclude_same_work` leaves out other
+    recordings of the query's work (same non-empty work and composer). Never returns
+    the query track. Raises RecommendationError."""
+    _check_k(k)
+    _check_diversity(diversity)
+    space = space or require_active_space()
+    weights, description = _resolve(space, layer=layer, aspect=aspect, mix=mix)
+    stored = track_vectors(track, space)
+    if stored is None:
+        raise RecommendationError(
+            "no_embeddings", f"Track {track.pk} has no embeddings in {space} yet; extract it first."
+        )
+    allowed = _allowed(track, dataset=dataset, composer=composer, exclude_same_work=exclude_same_work)
+    results = []
+    if allowed is None or allowed:  # an empty set means nothing matches the filters
+        queries = {layer: _unit(stored[layer]) for layer in weights}
+        pool = k if len(weights) == 1 and diversity == 0 else k * CANDIDATES_PER_RESULT
+        results = _rank(space, track, weights, queries, pool, allowed, k, diversity, description)
+    return SimilarTracks(track=track, space=space, layers=weights, description=description, results=results)
+
+
+def require_active_space():
+    space = active_space()
+    if space is None:
+        raise RecommendationError("no_space", "No embedding space is active yet: extract some tracks first.")
+    return space
+
+
+def mmr(relevance, similarity, k, diversity):
+    """Positions of up to k items chosen by maximal marginal relevance.
+
+    Each step takes the item maximising lambda * relevance - (1 - lambda) * (its highest
+    similarity to the items already taken), lambda = 1 - diversity. Ties go to the
+    earlier item, so with items in ranking order, diversity 0 returns the ranking itself.
+    `relevance`: [n]; `similarity`: [n, n]."""
+    relevance = np.asarray(relevance, dtype=np.float64)
+    lam = 1.0 - diversity
+    closest = np.full(len(relevance), -np.inf)  # highest similarity to a chosen item
+    chosen = []
+    available = np.ones(len(relevance), dtype=bool)
+    for _ in range(min(k, len(relevance))):
+        penalty = np.where(np.isfinite(closest), closest, 0.0)  # nothing chosen yet: no penalty
+        objective = np.where(available, lam * relevance - (1 - lam) * penalty, -np.inf)
+        best = int(np.argmax(objective))
+        chosen.append(best)
+        available[best] = False
+        closest = np.maximum(closest, similarity[best])
+    return chosen
+
+
+# --- steps ---------------------------------------------------------------------------
+
+
+def _check_k(k):
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
+        raise RecommendationError("bad_k", f"k must be a whole number from 1 to {MAX_K}, not {k!r}.")
+
+
+def _check_diversity(diversity):
+    if isinstance(diversity, bool) or not isinstance(diversity, (int, float)) or not 0 <= diversity <= 1:
+        raise RecommendationError("bad_diversity", f"diversity must be a number from 0 to 1, not {diversity!r}.")
+
+
+def _resolve(space, *, layer, aspect, mix):
+    """(layer -> weight, description) for whichever of layer, aspect and mix was given."""
+    given = [name for name, value in (("layer", layer), ("aspect", aspect), ("mix", mix)) if value is not None]
+    if len(given) > 1:
+        raise RecommendationError(
+            "conflicting_parameters", f"Give at most one of layer, aspect and mix, not {' and '.join(given)}."
+        )
+    if layer is not None:
+        if isinstance(layer, bool) or not isinstance(layer, int) or not 0 <= layer < space.num_layers:
+            raise RecommendationError(
+                "layer_out_of_range", f"Layer {layer} is out of range: {space} has layers 0-{space.num_layers - 1}."
+            )
+        return {layer: 1.0}, f"at layer {layer}"
+    if mix is not None:
+        try:
+            shares = parse_mix(mix)
+        except UnknownAspect as exc:
+            raise RecommendationError("unknown_aspect", str(exc)) from exc
+        except ValueError as exc:
+            raise RecommendationError("bad_mix", str(exc)) from exc
+    else:
+        try:
+            shares = {check_aspect(aspect or DEFAULT_ASPECT): 1.0}
+        except UnknownAspect as exc:
+            raise RecommendationError("unknown_aspect", str(exc)) from exc
+    choices = aspect_map(space)
+    total = sum(shares.values())
+    weights = {}
+    for name, share in shares.items():
+        choice = choices[name]
+        if not choice.available:
+            raise RecommendationError("layer_out_of_range", choice.problem)
+        for layer_index, weight in choice.layers.items():
+            if share:  # a zero-weight aspect adds nothing, not even a search
+                weights[layer_index] = weights.get(layer_index, 0.0) + weight * share / total
+    if len(shares) == 1:
+        [name] = shares
+        return weights, f"{name} ({_evidence(choices[name])})"
+    return weights, " + ".join(
+        f"{name} {share / total:.0%} ({_layer_list(choices[name].layers)})" for name, share in shares.items()
+    )
+
+
+def _evidence(choice):
+    where = _layer_list(choice.layers)
+    if choice.r2 is not None:
+        return f"{where}, R² {choice.r2:.2f}, {choice.source}"
+    return f"{where}, {choice.source}, {choice.confidence} confidence"
+
+
+def _layer_list(layers):
+    return ("layer " if len(layers) == 1 else "layers ") + ", ".join(map(str, sorted(layers)))
+
+
+def _allowed(track, *, dataset, composer, exclude_same_work):
+    """The ids of the tracks the filters let through, or None without filters."""
+    if dataset is None and composer is None and not (exclude_same_work and track.work):
+        return None
+    tracks = Track.objects.all()
+    if dataset is not None:
+        if not Dataset.objects.filter(slug=dataset).exists():
+            raise RecommendationError("unknown_dataset", f"There is no dataset {dataset!r}.")
+        tracks = tracks.filter(dataset__slug=dataset)
+    if composer is not None:
+        tracks = tracks.filter(composer__iexact=composer)
+    if exclude_same_work and track.work:
+        tracks = tracks.exclude(work=track.work, composer=track.composer)
+    return set(tracks.values_list("pk", flat=True))
+
+
+def _rank(space, track, weights, queries, pool, allowed, k, diversity, description):
+    layers = list(weights)
+    ids, tracks, vectors = _candidates(space, track, queries, pool, allowed)
+    if not ids:
+        return []
+    cosines = np.stack([v @ queries[layer] for v, layer in zip(vectors, layers)], axis=1)  # [n, layers]
+    scores = cosines @ np.array([weights[layer] for layer in layers])
+    order = sorted(range(len(ids)), key=lambda i: (-scores[i], ids[i]))[:pool]  # ties: lower id first
+    if diversity:
+        # sqrt-weighted concatenation: its dot products are the same weighted cosine sums.
+        joined = np.concatenate([math.sqrt(weights[layer]) * v for v, layer in zip(vectors, layers)], axis=1)[order]
+        order = [order[i] for i in mmr(scores[order], joined @ joined.T, k, diversity)]
+    results = []
+    for i in order[:k]:
+        per_layer = {layer: float(cosines[i, j]) for j, layer in enumerate(layers)}
+        results.append(
+            Recommendation(
+                track=tracks[ids[i]],
+                score=float(scores[i]),
+                layers=weights,
+                cosines=per_layer,
+                explanation=_explain(description, per_layer, float(scores[i])),
+            )
+        )
+    return results
+
+
+def _candidates(space, track, queries, pool, allowed):
+    """(ids, their tracks by id, one [n, dim] matrix per layer of `queries`): the union of
+    every layer's search results, less tracks deleted since the index was built."""
+    for attempt in range(2):
+        found = {}  # track id -> None: the union, in the order found
+        for layer, query in queries.items():
+            for track_id, _cosine in index.search(space, layer, query, pool, exclude={track.pk}, allowed=allowed):
+                found[track_id] = None
+        tracks = Track.objects.select_related("dataset").in_bulk(list(found))
+        ids = [track_id for track_id in found if track_id in tracks]
+        try:
+            return ids, tracks, [index.vectors(space, layer, ids) for layer in queries] if ids else []
+        except KeyError:
+            # A newer index was swapped in between the search and the read: search again.
+            if attempt:
+                raise
+
+
+def _explain(description, cosines, score):
+    if len(cosines) == 1:
+        return f"Similar {description}: cosine {score:.2f}"
+    detail = ", ".join(f"{cosine:.2f} at layer {layer}" for layer, cosine in cosines.items())
+    return f"Similar {description}: cosine {detail}; weighted {score:.2f}"
+
+
+def _unit(vector):
+    norm = np.linalg.norm(vector)
+    return (vector / norm if norm else vector).astype(np.float32)

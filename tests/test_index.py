@@ -1,0 +1,169 @@
+"""Each process's FAISS indices answer like pgvector, stay fresh when embeddings change,
+and are shared between processes through memory-mapped files."""
+
+import time
+
+import numpy as np
+import pytest
+from django.core.management import call_command
+
+from analysis.embeddings import store_track_embeddings
+from catalog.models import Track
+from recommendations import index
+from tests.factories import make_track
+from tests.test_pgsearch import DIM, LAYERS, brute_force, exact_scan, make_catalogue, make_space
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def fresh_registry(settings, tmp_path):
+    settings.MESS_INDEX_DIR = tmp_path / "indexes"
+    settings.MESS_INDEX_CHECK_SECONDS = 0
+    index.clear()
+    yield
+    index.clear()
+
+
+@pytest.fixture
+def space():
+    return make_space()
+
+
+@pytest.fixture
+def catalogue(space):
+    return make_catalogue(space)
+
+
+def wait_for_index(space, layer, timeout=30):
+    """Search until this process answers from a FAISS index of the space's current version."""
+    space.refresh_from_db()
+    deadline = time.monotonic() + timeout
+    while True:
+        index.search(space, layer, np.ones(DIM, np.float32), 1)
+        row = next(r for r in index.index_status() if (r["space"], r["layer"]) == (space.pk, layer))
+        if row["version"] == space.version and row["backend"].startswith("faiss"):
+            return row
+        assert time.monotonic() < deadline, f"no index of version {space.version}: {row}"
+        time.sleep(0.02)
+
+
+def ids_of(results):
+    return [track_id for track_id, _ in results]
+
+
+def test_pgvector_answers_until_the_index_is_built_then_faiss_agrees(space, catalogue):
+    ids, vectors = catalogue[1]
+    expected = exact_scan(space, 1, vectors[4], 10, exclude={int(ids[4])})
+    assert ids_of(index.search(space, 1, vectors[4], 10, exclude={int(ids[4])})) == ids_of(expected)
+
+    status = wait_for_index(space, 1)
+    assert status["backend"] == "faiss-flat" and status["size"] == len(ids) and status["memory_bytes"] > 0
+    results = index.search(space, 1, vectors[4], 10, exclude={int(ids[4])})
+    assert ids_of(results) == ids_of(expected)
+    np.testing.assert_allclose([s for _, s in results], [s for _, s in expected], atol=1e-5)
+    # Only the layer asked for is loaded.
+    assert [(r["space"], r["layer"]) for r in index.index_status()] == [(space.pk, 1)]
+
+
+@pytest.mark.parametrize("compression, backend, min_overlap", [
+    ("none", "faiss-hnsw", 10), ("fp16", "faiss-hnsw-fp16", 9), ("sq8", "faiss-hnsw-sq8", 8),
+])
+def test_approximate_and_compressed_indices_find_the_same_neighbours(space, catalogue, settings,
+                                                                      compression, backend, min_overlap):
+    settings.MESS_FAISS_EXACT_MAX = 100
+    settings.MESS_FAISS_COMPRESSION = compression
+    ids, vectors = catalogue[0]
+    assert wait_for_index(space, 0)["backend"] == backend
+    for row in (0, 50, 250):
+        expected = brute_force(ids, vectors, vectors[row], 10)[0]
+        assert len(set(ids_of(index.search(space, 0, vectors[row], 10))) & set(expected)) >= min_overlap
+
+
+@pytest.mark.parametrize("exact_max", [20_000, 0], ids=["scored-exactly", "filtered-search"])
+def test_allowed_ids_restrict_results(space, catalogue, settings, exact_max):
+    settings.MESS_FAISS_ALLOWED_EXACT_MAX = exact_max
+    ids, vectors = catalogue[0]
+    wait_for_index(space, 0)
+    allowed = {int(i) for i in ids[100:110]} | {10**12}  # a track without embeddings is ignored
+    results = index.search(space, 0, vectors[100], 20, exclude={int(ids[100])}, allowed=allowed)
+    assert set(ids_of(results)) == allowed - {int(ids[100]), 10**12}
+    assert [s for _, s in results] == sorted((s for _, s in results), reverse=True)
+
+
+def test_another_spaces_tracks_are_never_returned(space, catalogue):
+    other = make_space("other", active=False)
+    other_ids = set(make_catalogue(other, n=50, seed=9)[0][0].tolist())
+    ids, vectors = catalogue[0]
+    wait_for_index(space, 0)
+    wait_for_index(other, 0)
+    assert not other_ids & set(ids_of(index.search(space, 0, vectors[0], 400)))
+
+
+def test_vectors_are_normalised_rows_in_the_order_asked(space, catalogue):
+    ids, vectors = catalogue[1]
+    for _ in range(2):  # from pgvector, then from the index
+        np.testing.assert_allclose(index.vectors(space, 1, [ids[9], ids[2]]), vectors[[9, 2]], atol=1e-6)
+        with pytest.raises(KeyError):
+            index.vectors(space, 1, [ids[0], 10**12])
+        wait_for_index(space, 1)
+
+
+def test_new_embeddings_appear_and_deleted_tracks_disappear_without_restart(space, catalogue):
+    ids, vectors = catalogue[0]
+    wait_for_index(space, 0)
+    query = -vectors[0]  # far from every clustered track
+    newcomer = make_track(title="newcomer")
+    store_track_embeddings(
+        newcomer, space, track_mean=np.stack([query] * LAYERS),
+        window_means=np.stack([np.stack([query] * LAYERS)] * 2), window_starts=[0, 2.5],
+    )
+    # The old index answers until the new one is swapped in.
+    assert newcomer.pk not in ids_of(index.search(space, 0, query, 5))
+    wait_for_index(space, 0)
+    assert index.search(space, 0, query, 1)[0] == (newcomer.pk, pytest.approx(1.0, abs=1e-5))
+
+    newcomer.delete()  # the delete trigger moves the space's version
+    wait_for_index(space, 0)
+    assert newcomer.pk not in ids_of(index.search(space, 0, query, 5))
+    Track.objects.filter(pk__in=ids[:150].tolist()).delete()
+    status = wait_for_index(space, 0)
+    assert status["size"] == len(ids) - 150
+
+
+def test_a_saved_index_is_memory_mapped_by_the_next_process(space, catalogue, settings):
+    ids, vectors = catalogue[0]
+    first = wait_for_index(space, 0)
+    before = index.search(space, 0, vectors[3], 10)
+    index.clear()  # as a fresh process: finds the file of the current version, builds nothing
+    again = wait_for_index(space, 0)
+    assert again["built_at"] == first["built_at"]
+    assert index.search(space, 0, vectors[3], 10) == before
+    files = sorted(p.name for p in settings.MESS_INDEX_DIR.iterdir())
+    saved = f"s{space.pk}-{int(space.created_at.timestamp() * 1e6)}_l0_v{space.version}_none-50000-32-64"
+    assert files == [f"{saved}.faiss", f"{saved}.ids.npy", f"s{space.pk}_l0.lock"]
+
+    settings.MESS_FAISS_COMPRESSION = "sq8"  # another shape of index is built, not the saved one reused
+    index.clear()
+    assert wait_for_index(space, 0)["backend"] == "faiss-flat-sq8"
+
+
+def test_build_indexes_saves_every_layer_of_the_active_space(space, catalogue, settings):
+    call_command("build_indexes")
+    saved = sorted(p.name for p in settings.MESS_INDEX_DIR.glob("*.faiss"))
+    created = int(space.created_at.timestamp() * 1e6)
+    assert saved == [f"s{space.pk}-{created}_l{layer}_v{space.version}_none-50000-32-64.faiss" for layer in range(LAYERS)]
+
+
+def test_disabled_faiss_answers_from_pgvector(space, catalogue, settings):
+    settings.MESS_FAISS_ENABLED = False
+    ids, vectors = catalogue[0]
+    assert ids_of(index.search(space, 0, vectors[1], 5)) == ids_of(exact_scan(space, 0, vectors[1], 5))
+    assert index.index_status() == []
+
+
+def test_queries_of_the_wrong_shape_or_layer_are_refused(space, catalogue):
+    with pytest.raises(ValueError):
+        index.search(space, 0, np.ones(DIM + 1, np.float32), 5)
+    with pytest.raises(ValueError):
+        index.search(space, LAYERS, np.ones(DIM, np.float32), 5)
