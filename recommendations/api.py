@@ -1,19 +1,33 @@
-"""API v1 over recommendations: similar tracks, the aspect map, the indices' state."""
+"""API v1 over recommendations: similar tracks and passages, search by clip, the aspect
+map, the indices' state."""
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
-from rest_framework import exceptions
+from rest_framework import exceptions, status
+from rest_framework.parsers import MultiPartParser
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from analysis.clips import create_clip_query
+from analysis.models import ClipQuery
+from catalog.api import UnacceptableAudio
+from catalog.audio import AudioRejected
 from catalog.models import Track
 from messsite.api_errors import error_responses
 from recommendations import index
 from recommendations.aspects import DEFAULT_ASPECT, aspect_map
+from recommendations.clips import ClipSearch, search_with_clip
+from recommendations.passages import similar_passages
 from recommendations.recommender import RecommendationError, require_active_space, similar_tracks
 from recommendations.serializers import (
     AspectMapSerializer,
+    ClipQueryParamsSerializer,
+    ClipSearchSerializer,
+    ClipUploadSerializer,
     IndexStatusSerializer,
+    PassageQuerySerializer,
+    SimilarPassagesSerializer,
     SimilarQuerySerializer,
     SimilarTracksSerializer,
 )
@@ -47,6 +61,72 @@ class SimilarTracksView(APIView):
         except RecommendationError as exc:
             raise Refused(exc) from exc
         return Response(SimilarTracksSerializer(found, context={"request": request}).data)
+
+
+class SimilarPassagesView(APIView):
+    @extend_schema(
+        summary="Passages similar to a span of a track",
+        description="Windows of the catalogue like seconds start-end of this track, by aspect, layer or mix, "
+        "in the active embedding space. The query is the mean of the track's windows overlapping the span; "
+        "those windows are never returned, the track's other passages may be.",
+        parameters=[PassageQuerySerializer],
+        responses={200: SimilarPassagesSerializer, **error_responses(400, 404)},
+    )
+    def get(self, request, pk):
+        track = get_object_or_404(Track.objects.select_related("dataset"), pk=pk)
+        params = PassageQuerySerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        try:
+            found = similar_passages(track, **params.validated_data)
+        except RecommendationError as exc:
+            raise Refused(exc) from exc
+        return Response(SimilarPassagesSerializer(found, context={"request": request}).data)
+
+
+class ClipSearchView(APIView):
+    permission_classes = [IsAuthenticated]
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(
+        summary="Search by an audio clip",
+        description="Stores the clip and queues its embedding; poll the returned url for similar tracks "
+        "and passages.",
+        request={"multipart/form-data": ClipUploadSerializer},
+        responses={202: ClipSearchSerializer, **error_responses(400, 401)},
+    )
+    def post(self, request):
+        params = ClipUploadSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        try:
+            clip = create_clip_query(params.validated_data["file"], owner=request.user)
+        except AudioRejected as exc:
+            raise UnacceptableAudio(exc.message, code=exc.code) from exc
+        body = ClipSearchSerializer(ClipSearch(clip, None, None), context={"request": request}).data
+        return Response(body, status=status.HTTP_202_ACCEPTED)
+
+
+class ClipSearchDetailView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        summary="State and results of a clip search",
+        description="Once the clip is embedded (status succeeded): tracks similar to it (its mean over windows "
+        "per layer) and passages similar to it. Only its owner and staff see a clip.",
+        parameters=[ClipQueryParamsSerializer],
+        responses={200: ClipSearchSerializer, **error_responses(400, 401, 404)},
+    )
+    def get(self, request, pk):
+        clips = ClipQuery.objects.select_related("space")
+        if not request.user.is_staff:
+            clips = clips.filter(owner=request.user)
+        clip = get_object_or_404(clips, pk=pk)
+        params = ClipQueryParamsSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        try:
+            found = search_with_clip(clip, **params.validated_data)
+        except RecommendationError as exc:
+            raise Refused(exc) from exc
+        return Response(ClipSearchSerializer(found, context={"request": request}).data)
 
 
 class AspectMapView(APIView):

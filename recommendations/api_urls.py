@@ -1,9 +1,19 @@
 from django.urls import path
 
-from recommendations.api import AspectMapView, IndexStatusView, SimilarTracksView
+from recommendations.api import (
+    AspectMapView,
+    ClipSearchDetailView,
+    ClipSearchView,
+    IndexStatusView,
+    SimilarPassagesView,
+    SimilarTracksView,
+)
 
 urlpatterns = [
     path("tracks/<int:pk>/similar/", SimilarTracksView.as_view(), name="track-similar"),
+    path("tracks/<int:pk>/passages/", SimilarPassagesView.as_view(), name="track-passages"),
+    path("search/clip/", ClipSearchView.as_view(), name="clip-search"),
+    path("search/clip/<int:pk>/", ClipSearchDetailView.as_view(), name="clip-search-detail"),
     path("aspects/", AspectMapView.as_view(), name="aspects"),
     path("index/status/", IndexStatusView.as_view(), name="index-status"),
 ]

@@ -35,7 +35,7 @@ class RecommendationError(Exception):
     """A request that cannot be answered; `code` is stable, the message is for people.
     Codes: no_space, no_embeddings (nothing to compare), and for invalid requests
     unknown_aspect, layer_out_of_range, bad_mix, conflicting_parameters, unknown_dataset,
-    bad_k, bad_diversity."""
+    bad_k, bad_diversity, and bad_span (passages)."""
 
     def __init__(self, code, message):
         super().__init__(message)
@@ -48,13 +48,13 @@ class Recommendation:
     track: Track
     score: float  # the similarity: sum over layers of weight * cosine
     layers: dict[int, float]  # layer -> weight
-    cosines: dict[int, float]  # layer -> cosine to the query track
+    cosines: dict[int, float]  # layer -> cosine to the query
     explanation: str
 
 
 @dataclass(frozen=True)
 class SimilarTracks:
-    track: Track
+    track: Track | None  # the query track; None for a query that is not one (a search clip)
     space: EmbeddingSpace
     layers: dict[int, float]  # layer -> weight, as resolved from layer, aspect or mix
     description: str  # what "similar" meant, e.g. "brightness (layer 0, R² 0.94, ...)"
@@ -82,22 +82,37 @@ def similar_tracks(
     slug, `composer` matched ignoring case; `exclude_same_work` leaves out other
     recordings of the query's work (same non-empty work and composer). Never returns
     the query track. Raises RecommendationError."""
-    _check_k(k)
-    _check_diversity(diversity)
-    space = space or require_active_space()
-    weights, description = _resolve(space, layer=layer, aspect=aspect, mix=mix)
+    space, weights, description = prepare_query(space, layer=layer, aspect=aspect, mix=mix, k=k, diversity=diversity)
     stored = track_vectors(track, space)
     if stored is None:
         raise RecommendationError(
             "no_embeddings", f"Track {track.pk} has no embeddings in {space} yet; extract it first."
         )
-    allowed = _allowed(track, dataset=dataset, composer=composer, exclude_same_work=exclude_same_work)
-    results = []
-    if allowed is None or allowed:  # an empty set means nothing matches the filters
-        queries = {layer: _unit(stored[layer]) for layer in weights}
-        pool = k if len(weights) == 1 and diversity == 0 else k * CANDIDATES_PER_RESULT
-        results = _rank(space, track, weights, queries, pool, allowed, k, diversity, description)
+    same_work = track if exclude_same_work and track.work else None
+    allowed = _allowed(dataset=dataset, composer=composer, same_work_as=same_work)
+    results = _rank(space, stored, weights, description, k=k, diversity=diversity, allowed=allowed, exclude={track.pk})
     return SimilarTracks(track=track, space=space, layers=weights, description=description, results=results)
+
+
+def similar_to_vectors(
+    vectors, *, space, layer=None, aspect=None, mix=None, k=10, diversity=0.0, dataset=None, composer=None
+):
+    """Like similar_tracks, for a query that is not a catalogue track (a search clip):
+    `vectors` is [layers, dim] in `space`, one query vector per layer; nothing is excluded."""
+    space, weights, description = prepare_query(space, layer=layer, aspect=aspect, mix=mix, k=k, diversity=diversity)
+    allowed = _allowed(dataset=dataset, composer=composer, same_work_as=None)
+    results = _rank(space, vectors, weights, description, k=k, diversity=diversity, allowed=allowed, exclude=set())
+    return SimilarTracks(track=None, space=space, layers=weights, description=description, results=results)
+
+
+def prepare_query(space, *, layer, aspect, mix, k, diversity):
+    """(space, layer -> weight, description) once k and diversity are checked; `space`
+    defaults to the active one."""
+    _check_k(k)
+    _check_diversity(diversity)
+    space = space or require_active_space()
+    weights, description = _resolve(space, layer=layer, aspect=aspect, mix=mix)
+    return space, weights, description
 
 
 def require_active_space():
@@ -196,9 +211,10 @@ def _layer_list(layers):
     return ("layer " if len(layers) == 1 else "layers ") + ", ".join(map(str, sorted(layers)))
 
 
-def _allowed(track, *, dataset, composer, exclude_same_work):
-    """The ids of the tracks the filters let through, or None without filters."""
-    if dataset is None and composer is None and not (exclude_same_work and track.work):
+def _allowed(*, dataset, composer, same_work_as):
+    """The ids of the tracks the filters let through, or None without filters;
+    `same_work_as` is a track whose other recordings are left out."""
+    if dataset is None and composer is None and same_work_as is None:
         return None
     tracks = Track.objects.all()
     if dataset is not None:
@@ -207,14 +223,19 @@ def _allowed(track, *, dataset, composer, exclude_same_work):
         tracks = tracks.filter(dataset__slug=dataset)
     if composer is not None:
         tracks = tracks.filter(composer__iexact=composer)
-    if exclude_same_work and track.work:
-        tracks = tracks.exclude(work=track.work, composer=track.composer)
+    if same_work_as is not None:
+        tracks = tracks.exclude(work=same_work_as.work, composer=same_work_as.composer)
     return set(tracks.values_list("pk", flat=True))
 
 
-def _rank(space, track, weights, queries, pool, allowed, k, diversity, description):
+def _rank(space, stored, weights, description, *, k, diversity, allowed, exclude):
+    """Recommendations for the query vectors `stored` ([layers, dim]), never a track in `exclude`."""
+    if allowed is not None and not allowed:  # nothing matches the filters
+        return []
     layers = list(weights)
-    ids, tracks, vectors = _candidates(space, track, queries, pool, allowed)
+    queries = {layer: _unit(stored[layer]) for layer in weights}
+    pool = k if len(weights) == 1 and diversity == 0 else k * CANDIDATES_PER_RESULT
+    ids, tracks, vectors = _candidates(space, queries, pool, allowed, exclude)
     if not ids:
         return []
     cosines = np.stack([v @ queries[layer] for v, layer in zip(vectors, layers)], axis=1)  # [n, layers]
@@ -239,13 +260,13 @@ def _rank(space, track, weights, queries, pool, allowed, k, diversity, descripti
     return results
 
 
-def _candidates(space, track, queries, pool, allowed):
+def _candidates(space, queries, pool, allowed, exclude):
     """(ids, their tracks by id, one [n, dim] matrix per layer of `queries`): the union of
     every layer's search results, less tracks deleted since the index was built."""
     for attempt in range(2):
         found = {}  # track id -> None: the union, in the order found
         for layer, query in queries.items():
-            for track_id, _cosine in index.search(space, layer, query, pool, exclude={track.pk}, allowed=allowed):
+            for track_id, _cosine in index.search(space, layer, query, pool, exclude=exclude, allowed=allowed):
                 found[track_id] = None
         tracks = Track.objects.select_related("dataset").in_bulk(list(found))
         ids = [track_id for track_id in found if track_id in tracks]

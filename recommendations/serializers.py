@@ -1,14 +1,15 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.reverse import reverse
 
 from analysis.models import EmbeddingSpace
 from catalog.serializers import TrackSerializer
 from recommendations.recommender import MAX_K
 
 
-class SimilarQuerySerializer(serializers.Serializer):
-    """Types only: ranges and combinations are checked by the recommender, which names
-    each problem with its own error code."""
+class SimilarityQuerySerializer(serializers.Serializer):
+    """What similar means and how many: types only. Ranges and combinations are checked
+    by the recommender, which names each problem with its own error code."""
 
     aspect = serializers.CharField(
         required=False, help_text="A musical aspect (see /api/v1/aspects/). Without aspect, layer or aspects: timbre."
@@ -20,7 +21,10 @@ class SimilarQuerySerializer(serializers.Serializer):
         help_text="A mix of aspects with relative weights, e.g. brightness=0.7,timbre=0.3. "
         "Give at most one of aspect, layer and aspects.",
     )
-    k = serializers.IntegerField(default=10, help_text=f"How many tracks, 1 to {MAX_K}.")
+    k = serializers.IntegerField(default=10, help_text=f"How many results, 1 to {MAX_K}.")
+
+
+class SimilarQuerySerializer(SimilarityQuerySerializer):
     diversity = serializers.FloatField(
         default=0.0, help_text="0 (plain ranking by similarity) to 1 (the most varied set among the close tracks)."
     )
@@ -28,6 +32,23 @@ class SimilarQuerySerializer(serializers.Serializer):
     composer = serializers.CharField(required=False, help_text="Only tracks by this composer (ignoring case).")
     exclude_same_work = serializers.BooleanField(
         default=False, help_text="Leave out other recordings of the track's work (same work and composer)."
+    )
+
+
+class PassageQuerySerializer(SimilarityQuerySerializer):
+    start = serializers.FloatField(help_text="Start of the query span, in seconds from the track's beginning.")
+    end = serializers.FloatField(help_text="End of the query span, in seconds; after start, within the track.")
+    per_track = serializers.BooleanField(
+        default=True, help_text="Only each track's best passage (the default), so k passages come from k tracks."
+    )
+
+
+class ClipQueryParamsSerializer(SimilarQuerySerializer):
+    """The similar-tracks parameters apply to `similar`; aspect, layer, aspects and k also to `passages`."""
+
+    exclude_same_work = None  # a clip has no work
+    per_track = serializers.BooleanField(
+        default=True, help_text="In passages, only each track's best passage (the default)."
     )
 
 
@@ -81,6 +102,61 @@ class SimilarTracksSerializer(serializers.Serializer):
     description = serializers.CharField(help_text="What similar means here, e.g. brightness (layer 0, ...).")
     layers = LayerWeightsField()
     results = RecommendationSerializer(many=True, help_text="Most similar first, unless diversity re-ordered them.")
+
+
+class PassageSerializer(serializers.Serializer):
+    track = TrackSummarySerializer()
+    start = serializers.FloatField(help_text="Seconds from the track's beginning.")
+    end = serializers.FloatField(help_text="start + the space's window length, or the track's end.")
+    score = serializers.FloatField(help_text="The similarity: the weighted sum of the layers' cosines.")
+
+
+class SimilarPassagesSerializer(serializers.Serializer):
+    track = TrackSummarySerializer(help_text="The query track.")
+    start = serializers.FloatField(help_text="The query span, in seconds.")
+    end = serializers.FloatField()
+    space = SpaceSummarySerializer()
+    description = serializers.CharField(help_text="What similar means here, e.g. timbre (layer 1, ...).")
+    layers = LayerWeightsField()
+    results = PassageSerializer(
+        many=True, help_text="Most similar first; never a window of the query track overlapping the span."
+    )
+
+
+class ClipSimilarSerializer(serializers.Serializer):
+    space = SpaceSummarySerializer()
+    description = serializers.CharField()
+    layers = LayerWeightsField()
+    results = RecommendationSerializer(many=True, help_text="Most similar first, unless diversity re-ordered them.")
+
+
+class ClipPassagesSerializer(serializers.Serializer):
+    description = serializers.CharField()
+    layers = LayerWeightsField()
+    results = PassageSerializer(many=True, help_text="Most similar first.")
+
+
+class ClipUploadSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="A short audio clip (WAV, FLAC, MP3, OGG), at most MESS_CLIP_MAX_SECONDS.")
+
+
+class ClipSearchSerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="clip.pk")
+    url = serializers.SerializerMethodField(help_text="Poll here for the results.")
+    # Not a ChoiceField: its enum would collide in the schema with the extraction jobs' status.
+    status = serializers.CharField(source="clip.status", help_text="queued, running, succeeded or failed.")
+    error = serializers.CharField(source="clip.error", help_text="Why it failed; empty otherwise.")
+    original_name = serializers.CharField(source="clip.original_name")
+    duration = serializers.FloatField(source="clip.duration", help_text="Seconds.")
+    created_at = serializers.DateTimeField(source="clip.created_at")
+    finished_at = serializers.DateTimeField(source="clip.finished_at", allow_null=True)
+    similar = ClipSimilarSerializer(allow_null=True, help_text="Once succeeded: tracks similar to the clip; else null.")
+    passages = ClipPassagesSerializer(
+        allow_null=True, help_text="Once succeeded: passages similar to the clip; else null."
+    )
+
+    def get_url(self, search) -> str:
+        return reverse("clip-search-detail", args=[search.clip.pk], request=self.context.get("request"))
 
 
 class AspectSerializer(serializers.Serializer):

@@ -1,0 +1,185 @@
+"""Passages: windows of the catalogue similar to a span of a track, or to a search clip.
+
+A passage is one analysis window (space.window_seconds long) of a track. Its vector for
+a query's layers is the sqrt(weight)-scaled concatenation of its L2-normalised layer
+vectors, so a dot product is the weighted sum of per-layer cosines (as for tracks).
+
+Each web process builds a window index per (space, layer weights) lazily from the
+stored per-window features (TrackFeatures) with `index.build`, and rebuilds it when the
+space's version has moved (read on every query: one small query; the features of a new
+track show up at once). Builds run in the asking request: there is no database fallback
+for windows. At most MAX_CACHED indices are kept, least recently used dropped first, so
+mixes of aspects cannot grow memory without bound.
+"""
+
+import math
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+
+from analysis.embeddings import load_window_features
+from analysis.models import EmbeddingSpace, TrackFeatures
+from catalog.models import Track
+from recommendations import index, pgsearch
+from recommendations.recommender import RecommendationError, prepare_query
+
+MAX_CACHED = 8
+CANDIDATES_PER_RESULT = 4  # fetched per wanted passage, as one track may hold many close windows
+
+
+@dataclass(frozen=True)
+class Passage:
+    track: Track
+    start: float
+    end: float
+    score: float  # weighted sum of per-layer cosines to the query
+
+
+@dataclass(frozen=True)
+class SimilarPassages:
+    track: Track | None  # the query track; None for a search clip
+    start: float | None  # the query span, for a track
+    end: float | None
+    space: EmbeddingSpace
+    layers: dict[int, float]
+    description: str
+    results: list[Passage]
+
+
+@dataclass(frozen=True, eq=False)
+class WindowIndex:
+    version: int
+    index: object  # a faiss.Index over the rows, or None when the space has no windows
+    track_ids: np.ndarray
+    starts: np.ndarray
+    ends: np.ndarray
+
+
+_cache = OrderedDict()
+_lock = threading.Lock()
+
+
+def similar_passages(track, *, start, end, space=None, layer=None, aspect=None, mix=None, k=10, per_track=True):
+    """Up to k passages most similar to seconds [start, end] of `track`, best first.
+
+    The query is the mean of the normalised vectors of the track's windows that overlap
+    the span. Those windows are never returned; the track's other passages may be
+    (repetition within a piece is musical). `per_track` keeps each track's best passage
+    only. Raises RecommendationError (bad_span, no_embeddings, and those of similar_tracks)."""
+    space, weights, description = prepare_query(space, layer=layer, aspect=aspect, mix=mix, k=k, diversity=0.0)
+    if not 0 <= start < end <= track.duration:
+        raise RecommendationError(
+            "bad_span", f"The span must satisfy 0 <= start < end <= {track.duration:g} (the track's length), "
+            f"not {start:g}-{end:g}."
+        )
+    features = TrackFeatures.objects.filter(track=track, space=space).first()
+    if features is None:
+        raise RecommendationError(
+            "no_embeddings", f"Track {track.pk} has no embeddings in {space} yet; extract it first."
+        )
+    starts = np.asarray(features.window_starts, dtype=np.float64)
+    overlapping = (starts < end) & (starts + space.window_seconds > start)
+    if not overlapping.any():
+        raise RecommendationError("bad_span", f"No window of track {track.pk} overlaps {start:g}-{end:g}.")
+    query = _query(load_window_features(features.path)[overlapping], weights)
+    entry = _window_index(space, weights)
+    excluded = (entry.track_ids == track.pk) & (entry.starts < end) & (entry.ends > start)
+    results = _search(entry, query, k, excluded=excluded, per_track=per_track)
+    return SimilarPassages(track, start, end, space, weights, description, results)
+
+
+def passages_like_windows(windows, *, space, layer=None, aspect=None, mix=None, k=10, per_track=True):
+    """Up to k passages most similar to the mean of `windows` ([windows, layers, dim] in
+    `space`, e.g. a search clip's), best first; nothing is excluded."""
+    space, weights, description = prepare_query(space, layer=layer, aspect=aspect, mix=mix, k=k, diversity=0.0)
+    entry = _window_index(space, weights)
+    results = _search(entry, _query(windows, weights), k, excluded=None, per_track=per_track)
+    return SimilarPassages(None, None, None, space, weights, description, results)
+
+
+def _rows(windows, weights):
+    """[n, len(weights) * dim] float32: per layer normalised, scaled by sqrt(weight), side by side."""
+    return np.concatenate(
+        [math.sqrt(weight) * pgsearch.normalised(windows[:, layer]) for layer, weight in weights.items()], axis=1
+    ).astype(np.float32)
+
+
+def _query(windows, weights):
+    """The query row of a set of windows ([windows, layers, dim]), encoded like a window."""
+    return _rows(window_mean(windows)[None], weights)
+
+
+def window_mean(windows):
+    """[layers, dim]: each layer's mean of the windows' normalised vectors."""
+    windows = np.asarray(windows, dtype=np.float32)
+    return np.stack([pgsearch.normalised(windows[:, layer]).mean(axis=0) for layer in range(windows.shape[1])])
+
+
+def _window_index(space, weights):
+    """The process's window index for (space, weights) at the space's current version."""
+    # The creation time is in the key: ids and versions repeat in a recreated database.
+    key = (space.pk, space.created_at, tuple(sorted(weights.items())))
+    version = EmbeddingSpace.objects.filter(pk=space.pk).values_list("version", flat=True).first()
+    with _lock:  # one build at a time; the others wait for it rather than build the same
+        entry = _cache.get(key)
+        if entry is None or entry.version != version:
+            entry = _build(space, weights, version)
+            _cache[key] = entry
+        _cache.move_to_end(key)
+        while len(_cache) > MAX_CACHED:
+            _cache.popitem(last=False)
+        return entry
+
+
+def _build(space, weights, version):
+    """`version` is read before the features: anything written after it moves the version
+    again, so the next query rebuilds rather than keeping a stale index."""
+    rows, track_ids, starts, ends = [], [], [], []
+    listed = TrackFeatures.objects.filter(space=space).values_list(
+        "track_id", "path", "window_starts", "track__duration"
+    )
+    for track_id, path, window_starts, duration in listed.iterator():
+        try:
+            windows = load_window_features(path)
+        except FileNotFoundError:
+            continue  # re-extracted since the listing: the moved version brings it back next query
+        window_starts = np.asarray(window_starts, dtype=np.float64)
+        rows.append(_rows(windows, weights))
+        track_ids.append(np.full(len(window_starts), track_id, dtype=np.int64))
+        starts.append(window_starts)
+        ends.append(np.minimum(window_starts + space.window_seconds, duration))
+    if not rows:
+        empty = np.zeros(0)
+        return WindowIndex(version, None, empty.astype(np.int64), empty, empty)
+    return WindowIndex(
+        version, index.build(np.concatenate(rows)),
+        np.concatenate(track_ids), np.concatenate(starts), np.concatenate(ends),
+    )
+
+
+def _search(entry, query, k, *, excluded, per_track):
+    if entry.index is None:
+        return []
+    total = entry.index.ntotal
+    skip = int(excluded.sum()) if excluded is not None else 0
+    fetch = min(total, k * CANDIDATES_PER_RESULT + skip)
+    while True:
+        scores, rows = entry.index.search(query, fetch)
+        picked, seen = [], set()
+        for score, row in zip(scores[0], rows[0]):
+            if row < 0 or (excluded is not None and excluded[row]):
+                continue
+            track_id = int(entry.track_ids[row])
+            if per_track and track_id in seen:
+                continue
+            seen.add(track_id)
+            picked.append((track_id, float(entry.starts[row]), float(entry.ends[row]), float(score)))
+        # One track's windows can fill the candidates: look further until k or the end.
+        if len(picked) >= k or fetch >= total:
+            break
+        fetch = min(total, fetch * 4)
+    tracks = Track.objects.select_related("dataset").in_bulk({track_id for track_id, *_ in picked})
+    passages = [Passage(tracks[t], start, end, score) for t, start, end, score in picked if t in tracks]
+    return passages[:k]
