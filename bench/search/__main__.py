@@ -7,8 +7,15 @@ as real embeddings have, `--tracks` of them in layer 0 and `--layer-tracks` in l
 (recommendations.index.search) for FAISS exact, FAISS HNSW (plain and 8-bit) and pgvector
 HNSW with recall@10 against the exact answer, the research prototype's method
 (scikit-learn cosine_similarity then argsort) as the baseline, and the RSS of a process
-holding all 13 layers built in memory vs memory-mapped from the saved files.
-End-to-end HTTP latency is not measured here yet: it needs the API (see docs/scaling.md).
+holding all 13 layers built in memory vs memory-mapped from the saved files (RSS, USS,
+PSS). Then a sweep of HNSW (M, efConstruction, efSearch) and IVF-Flat shapes on layer 0
+(build time, p50/p99, recall; bench/search/sweep.py), and end-to-end HTTP latency and
+requests/s of GET /api/v1/tracks/{id}/similar/?layer=0&k=10 under gunicorn (2 sync
+workers mapping the saved index, the bench space made active for the run, throttling off)
+with 1 and 50 closed-loop clients, plus each worker's RSS/USS/PSS (bench/search/http.py).
+Ratios are to the baseline: latency to the prototype's p50; a sweep row's build time to
+the default HNSW shape's build+save from the DB above (which includes the ~2.4 s read and
+the save, so even the sweep's own default-shape row shows ~1.2x).
 Loopback only; run with MESS_DATA_DIR pointing at a scratch directory to keep data/ clean.
 """
 
@@ -52,6 +59,16 @@ def copy_layer(space, layer, track_ids, vectors):
         copy.write(b"PGCOPY\n\xff\r\n\x00" + bytes(8) + records.tobytes() + b"\xff\xff")
 
 
+def drop_pg_indexes(space):
+    from django.db import connection
+
+    from recommendations import pgsearch
+
+    with connection.cursor() as cursor:
+        for layer in range(LAYERS):
+            cursor.execute(f"DROP INDEX IF EXISTS {pgsearch.index_name(space.pk, layer)}")
+
+
 def populate(tracks, layer_tracks):
     from analysis.models import EmbeddingSpace
     from catalog.models import Dataset, Track
@@ -61,6 +78,9 @@ def populate(tracks, layer_tracks):
         name="bench-search", model_id="bench", weights_hash=f"bench-{os.getpid()}", num_layers=LAYERS, dim=DIM,
         sample_rate=24000, window_seconds=5, overlap=0.5,
     )
+    # The post_save hook gives a new space its pgvector HNSW indexes at once; the bench
+    # drops them so the COPY is not slowed by them and the index build is timed below.
+    drop_pg_indexes(space)
     created = Track.objects.bulk_create(
         (Track(dataset=dataset, title=f"t{i}", audio_path=f"bench/{i}.wav", sha256=str(i), duration=60,
                sample_rate=24000, channels=1, format="WAV", size_bytes=1) for i in range(tracks)),
@@ -98,15 +118,20 @@ def memory_child(space_id, mode):
         else:
             held.append(index.load_or_build(space_id, layer).index)
         held[-1].search(q, 10)
+    import psutil
+
     rollup = open("/proc/self/smaps_rollup").read()
     rss, anon = (int(re.search(rf"{f}:\s+(\d+)", rollup).group(1)) / 1024 for f in ("Rss", "Anonymous"))
-    print(f"{rss:.0f} {anon:.0f}")
+    info = psutil.Process().memory_full_info()
+    print(f"{rss:.0f} {anon:.0f} {info.uss / 2**20:.0f} {info.pss / 2**20:.0f}")
 
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--tracks", type=int, default=100_000)
     parser.add_argument("--layer-tracks", type=int, default=20_000)
+    parser.add_argument("--http-seconds", type=int, default=15, help="duration of the 50-client HTTP load")
+    parser.add_argument("--no-sweep", action="store_true", help="skip the HNSW/IVF shape sweep")
     parser.add_argument("--memory-child", nargs=2, metavar=("SPACE", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     django.setup()
@@ -118,6 +143,8 @@ def main():
     from django.db import connection
     from sklearn.metrics.pairwise import cosine_similarity
 
+    from analysis.models import EmbeddingSpace
+    from bench.search import http, sweep
     from messsite.embedded import EmbeddedServices
     from recommendations import index, pgsearch
 
@@ -126,6 +153,8 @@ def main():
     began = time.perf_counter()
     dataset, space, ids = populate(args.tracks, args.layer_tracks)
     rows = [("populate (COPY)", f"{time.perf_counter() - began:.1f} s", "")]
+    was_active = list(EmbeddingSpace.objects.filter(is_active=True).values_list("pk", flat=True))
+    default_exact_max = settings.MESS_FAISS_EXACT_MAX
     try:
         raw = synthetic(args.tracks, seed=0)
         unit = raw / np.linalg.norm(raw, axis=1, keepdims=True)
@@ -144,14 +173,21 @@ def main():
         index.read_vectors(space.pk, 0)
         rows.append((f"read layer 0 from DB ({args.tracks})", f"{time.perf_counter() - began:.2f} s", ""))
         settings.MESS_INDEX_CHECK_SECONDS = 2
-        for label, exact_max, compression in [("FAISS exact", 10**9, "none"), ("FAISS HNSW", 0, "none"),
-                                              ("FAISS HNSW sq8", 0, "sq8")]:
+        hnsw_exact_max = default_exact_max if args.tracks > default_exact_max else 0
+        default_build = None
+        hnsw_label = (f"FAISS HNSW (M {settings.MESS_FAISS_HNSW_M}, efC {settings.MESS_FAISS_HNSW_EF_CONSTRUCTION}, "
+                      f"efS {settings.MESS_FAISS_HNSW_EF_SEARCH})")
+        # The default shape last: its saved file is the one the HTTP workers then map.
+        for label, exact_max, compression in [("FAISS exact", 10**9, "none"), ("FAISS HNSW sq8", 0, "sq8"),
+                                              (hnsw_label, hnsw_exact_max, "none")]:
             settings.MESS_FAISS_EXACT_MAX, settings.MESS_FAISS_COMPRESSION = exact_max, compression
             index.clear()
             began = time.perf_counter()
             entry = index.load_or_build(space.pk, 0)
-            rows.append((f"{label}: build+save from DB", f"{time.perf_counter() - began:.2f} s",
-                         index.backend_name(entry.index)))
+            built = time.perf_counter() - began
+            if label == hnsw_label:
+                default_build = built
+            rows.append((f"{label}: build+save from DB", f"{built:.2f} s", index.backend_name(entry.index)))
             index.search(space, 0, raw[0], 10)  # loads the saved file into the registry
             while not index.index_status()[0]["size"]:
                 time.sleep(0.05)
@@ -190,19 +226,41 @@ def main():
         for mode in ("built", "mapped"):
             out = subprocess.run([sys.executable, "-m", "bench.search", "--memory-child", str(space.pk), mode],
                                  env=env, capture_output=True, text=True, check=True).stdout.split()
-            rows.append((f"RSS, 13 layers {mode}", f"{out[-2]} MB", f"private (anonymous) {out[-1]} MB"))
+            rss, anon, uss, pss = out[-4:]
+            rows.append((f"13 layers {mode}, 1 process: RSS", f"{rss} MB",
+                         f"anonymous {anon} MB, USS {uss} MB, PSS {pss} MB"))
+
+        if not args.no_sweep:
+            for name, built, p50, p99, rec in sweep.sweep(unit, picks, log=lambda *r: None):
+                ratio = f", build {default_build / built:.1f}x vs default" if default_build else ""
+                rows.append((f"sweep {name}", f"{built:.1f} s, {p50:.3f} / {p99:.3f} ms",
+                             f"recall@10 {rec:.3f}, {base_p50 / p50:.0f}x faster{ratio}"))
+
+        # HTTP: the bench space active, its layer-0 index saved in the default shape above.
+        EmbeddingSpace.objects.filter(is_active=True).update(is_active=False)
+        EmbeddingSpace.objects.filter(pk=space.pk).update(is_active=True)
+        loads, workers = http.run(ids[:args.tracks], loads=((1, 5), (50, args.http_seconds)))
+        for clients, seconds, p50, p99, rps, errors in loads:
+            rows.append((f"HTTP similar, gunicorn 2 workers, {clients} clients {seconds} s",
+                         f"{p50:.1f} / {p99:.1f} ms", f"{rps:.0f} req/s, {errors} errors, "
+                         f"p50 {base_p50 / p50:.0f}x faster than in-process baseline"))
+        for n, (rss, uss, pss) in enumerate(workers):
+            rows.append((f"gunicorn worker {n + 1} (layer 0 mapped)", f"RSS {rss:.0f} MB",
+                         f"USS {uss:.0f} MB, PSS {pss:.0f} MB"))
     finally:
+        EmbeddingSpace.objects.filter(pk=space.pk).update(is_active=False)
+        EmbeddingSpace.objects.filter(pk__in=was_active).update(is_active=True)
+        drop_pg_indexes(space)
         with connection.cursor() as cursor:
-            cursor.execute(f"DROP INDEX IF EXISTS {pgsearch.index_name(space.pk, 0)}")
             cursor.execute("DELETE FROM analysis_trackembedding WHERE space_id = %s", [space.pk])
-        for path in index.index_dir().glob(f"s{space.pk}_*"):
+        for path in [*index.index_dir().glob(f"s{space.pk}-*"), *index.index_dir().glob(f"s{space.pk}_*")]:
             path.unlink()
         space.delete()
         dataset.delete()
         services.stop()
-    width = max(len(r[0]) for r in rows)
-    for name, value, note in rows:
-        print(f"{name:<{width}}  {value:>22}  {note}")
+        width = max(len(r[0]) for r in rows)  # printed even when a step failed
+        for name, value, note in rows:
+            print(f"{name:<{width}}  {value:>26}  {note}")
 
 
 if __name__ == "__main__":

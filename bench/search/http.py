@@ -1,0 +1,143 @@
+"""End-to-end HTTP load on GET /api/v1/tracks/{id}/similar/ under gunicorn, loopback only.
+
+Gunicorn is started the way `manage.py up` starts it (sync workers), with throttling off
+(API_THROTTLE_ANON), against the index file the bench saved, which every worker maps.
+The client is closed-loop: `clients` threads, each with its own http.client connection
+(re-opened whenever a sync worker closes it), send requests back to back for `seconds`.
+It runs on the same 2 cores as the server, so its CPU is taken from the workers.
+"""
+
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import psutil
+
+PATH = "/api/v1/tracks/{}/similar/?layer=0&k=10"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get(port, path, timeout=30):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def load(port, track_ids, clients, seconds, seed=0):
+    """(p50 ms, p99 ms, requests/s, errors) of `clients` closed-loop clients for `seconds`."""
+    times, errors = [], []
+    start = threading.Barrier(clients + 1)
+    deadline = [0.0]
+
+    def client(n):
+        rng = np.random.default_rng(seed + n)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        mine, bad = [], 0
+        start.wait()
+        while time.perf_counter() < deadline[0]:
+            path = PATH.format(int(track_ids[rng.integers(len(track_ids))]))
+            began = time.perf_counter()
+            try:
+                conn.request("GET", path)
+                response = conn.getresponse()
+                response.read()
+                if response.status != 200:
+                    bad += 1
+                    continue
+                if response.getheader("Connection", "").lower() == "close":
+                    conn.close()
+            except (OSError, http.client.HTTPException):
+                bad += 1
+                conn.close()
+                continue
+            mine.append(time.perf_counter() - began)
+        conn.close()
+        times.extend(mine)
+        errors.append(bad)
+
+    threads = [threading.Thread(target=client, args=(n,), daemon=True) for n in range(clients)]
+    for t in threads:
+        t.start()
+    deadline[0] = time.perf_counter() + seconds
+    began = time.perf_counter()
+    start.wait()
+    for t in threads:
+        t.join(seconds + 60)
+    elapsed = time.perf_counter() - began
+    times = np.array(times) * 1e3
+    if not len(times):
+        return float("nan"), float("nan"), 0.0, sum(errors)
+    return float(np.percentile(times, 50)), float(np.percentile(times, 99)), len(times) / elapsed, sum(errors)
+
+
+def memory(pids):
+    """[(rss, uss, pss) MB] of each process."""
+    out = []
+    for pid in pids:
+        info = psutil.Process(pid).memory_full_info()
+        out.append((info.rss / 2**20, info.uss / 2**20, info.pss / 2**20))
+    return out
+
+
+def run(track_ids, workers=2, loads=((1, 5), (50, 15)), log=print):
+    """Start gunicorn, warm every worker's index, run each (clients, seconds) load.
+    Returns ([(clients, seconds, p50, p99, rps, errors)], [(rss, uss, pss) per worker])."""
+    port = free_port()
+    env = {**os.environ, "API_THROTTLE_ANON": "1000000/min", "API_THROTTLE_USER": "1000000/min"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "messsite.wsgi", "--bind", f"127.0.0.1:{port}",
+         "--workers", str(workers), "--log-level", "warning"],
+        env=env, start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if get(port, "/api/v1/health", timeout=5)[0] < 500:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise RuntimeError("gunicorn did not come up")
+            time.sleep(0.3)
+        status, body = get(port, PATH.format(int(track_ids[0])))
+        if status != 200:
+            raise RuntimeError(f"similar endpoint answered {status}: {body[:300]!r}")
+        # Each worker maps the saved index in a background thread on its first search;
+        # until then pgvector answers. Warm up until every status answer shows it loaded.
+        for _ in range(60):
+            load(port, track_ids, 4, 1.0, seed=10_000)
+            answers = [json.loads(get(port, "/api/v1/index/status/")[1]) for _ in range(6 * workers)]
+            if all(any(i["layer"] == 0 and i["size"] for i in a["indices"]) for a in answers):
+                break
+        results = []
+        for clients, seconds in loads:
+            p50, p99, rps, errors = load(port, track_ids, clients, seconds)
+            results.append((clients, seconds, p50, p99, rps, errors))
+            log(f"http {clients} clients {seconds} s: p50 {p50:.1f} ms p99 {p99:.1f} ms {rps:.0f} req/s, "
+                f"{errors} errors")
+        pids = [c.pid for c in psutil.Process(server.pid).children()]
+        return results, memory(pids)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
