@@ -1,7 +1,8 @@
 """Per-(space, layer) FAISS indices held by each web process, kept fresh from the database.
 
 Cosine similarity is the inner product of L2-normalised vectors. A catalogue of up to
-MESS_FAISS_EXACT_MAX tracks is searched exactly (IndexFlatIP); a larger one through HNSW.
+MESS_FAISS_EXACT_MAX tracks is searched exactly (IndexFlatIP); a larger one through HNSW
+or, with MESS_FAISS_APPROXIMATE = "ivf", an inverted-file index (much faster to build).
 MESS_FAISS_COMPRESSION stores vectors as float16 or 8-bit scalars instead of float32.
 
 Freshness: at most every MESS_INDEX_CHECK_SECONDS a search reads the space's `version`
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 
 QUANTIZERS = {"none": None, "fp16": faiss.ScalarQuantizer.QT_fp16, "sq8": faiss.ScalarQuantizer.QT_8bit}
 COPY_HEADER_BYTES, COPY_TRAILER_BYTES = 19, 2
+IVF_TRAINING_PER_LIST = 64  # k-means on a sample: enough for stable lists, far cheaper than all rows
 
 
 @dataclass(frozen=True, eq=False)
@@ -200,6 +202,8 @@ def build(matrix):
             index = faiss.IndexFlatIP(dim)
         else:
             index = faiss.IndexScalarQuantizer(dim, quantizer, faiss.METRIC_INNER_PRODUCT)
+    elif settings.MESS_FAISS_APPROXIMATE == "ivf":
+        return _build_ivf(matrix, quantizer)
     else:
         m = settings.MESS_FAISS_HNSW_M
         if quantizer is None:
@@ -213,13 +217,29 @@ def build(matrix):
     return index
 
 
+def _build_ivf(matrix, quantizer):
+    """IVF: sqrt(n) lists, trained on a sample; builds several times faster than HNSW."""
+    n, dim = matrix.shape
+    lists = max(1, round(np.sqrt(n)))
+    coarse = faiss.IndexFlatIP(dim)
+    if quantizer is None:
+        index = faiss.IndexIVFFlat(coarse, dim, lists, faiss.METRIC_INNER_PRODUCT)
+    else:
+        index = faiss.IndexIVFScalarQuantizer(coarse, dim, lists, quantizer, faiss.METRIC_INNER_PRODUCT)
+    sample = np.random.default_rng(0).choice(n, min(n, IVF_TRAINING_PER_LIST * lists), replace=False)
+    index.train(matrix[np.sort(sample)])
+    index.add(matrix)
+    index.make_direct_map()  # `vectors()` reconstructs rows by id
+    return index
+
+
 def backend_name(index):
-    """"faiss-flat", "faiss-hnsw", with "-fp16" or "-sq8" when the vectors are compressed."""
+    """"faiss-flat", "faiss-hnsw" or "faiss-ivf", with "-fp16" or "-sq8" when the vectors are compressed."""
     index = faiss.downcast_index(index)
-    kind = "hnsw" if isinstance(index, faiss.IndexHNSW) else "flat"
+    kind = "hnsw" if isinstance(index, faiss.IndexHNSW) else "ivf" if isinstance(index, faiss.IndexIVF) else "flat"
     storage = faiss.downcast_index(index.storage) if kind == "hnsw" else index
     suffix = ""
-    if isinstance(storage, faiss.IndexScalarQuantizer):
+    if isinstance(storage, (faiss.IndexScalarQuantizer, faiss.IndexIVFScalarQuantizer)):
         suffix = "-fp16" if storage.sq.qtype == faiss.ScalarQuantizer.QT_fp16 else "-sq8"
     return f"faiss-{kind}{suffix}"
 
@@ -282,7 +302,8 @@ def _path(space_id, created, layer, version):
     # The settings that shape an index are part of its name: changing them rebuilds. So is
     # the space's creation time: ids and versions repeat in a recreated (e.g. test) database.
     shape = "-".join(str(getattr(settings, name)) for name in (
-        "MESS_FAISS_COMPRESSION", "MESS_FAISS_EXACT_MAX", "MESS_FAISS_HNSW_M", "MESS_FAISS_HNSW_EF_CONSTRUCTION"))
+        "MESS_FAISS_COMPRESSION", "MESS_FAISS_EXACT_MAX", "MESS_FAISS_APPROXIMATE",
+        "MESS_FAISS_HNSW_M", "MESS_FAISS_HNSW_EF_CONSTRUCTION"))
     return index_dir() / f"s{space_id}-{int(created.timestamp() * 1e6)}_l{layer}_v{version}_{shape}.faiss"
 
 
@@ -316,6 +337,9 @@ def _search_params(index, k, selector=None):
     if isinstance(faiss.downcast_index(index), faiss.IndexHNSW):
         params = faiss.SearchParametersHNSW()
         params.efSearch = max(k, settings.MESS_FAISS_HNSW_EF_SEARCH)
+    elif isinstance(faiss.downcast_index(index), faiss.IndexIVF):
+        params = faiss.SearchParametersIVF()
+        params.nprobe = settings.MESS_FAISS_IVF_NPROBE
     else:
         params = faiss.SearchParameters()
     if selector is not None:

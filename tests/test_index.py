@@ -66,18 +66,23 @@ def test_pgvector_answers_until_the_index_is_built_then_faiss_agrees(space, cata
     assert [(r["space"], r["layer"]) for r in index.index_status()] == [(space.pk, 1)]
 
 
-@pytest.mark.parametrize("compression, backend, min_overlap", [
-    ("none", "faiss-hnsw", 10), ("fp16", "faiss-hnsw-fp16", 9), ("sq8", "faiss-hnsw-sq8", 8),
+@pytest.mark.parametrize("approximate, compression, backend, min_overlap", [
+    ("hnsw", "none", "faiss-hnsw", 10), ("hnsw", "fp16", "faiss-hnsw-fp16", 9), ("hnsw", "sq8", "faiss-hnsw-sq8", 8),
+    ("ivf", "none", "faiss-ivf", 9), ("ivf", "sq8", "faiss-ivf-sq8", 8),
 ])
-def test_approximate_and_compressed_indices_find_the_same_neighbours(space, catalogue, settings,
+def test_approximate_and_compressed_indices_find_the_same_neighbours(space, catalogue, settings, approximate,
                                                                       compression, backend, min_overlap):
     settings.MESS_FAISS_EXACT_MAX = 100
+    settings.MESS_FAISS_APPROXIMATE = approximate
     settings.MESS_FAISS_COMPRESSION = compression
     ids, vectors = catalogue[0]
     assert wait_for_index(space, 0)["backend"] == backend
     for row in (0, 50, 250):
         expected = brute_force(ids, vectors, vectors[row], 10)[0]
         assert len(set(ids_of(index.search(space, 0, vectors[row], 10))) & set(expected)) >= min_overlap
+    # Rows can be read back from every kind of index (MMR and mixes rescore from them).
+    np.testing.assert_allclose(index.vectors(space, 0, [int(ids[7])])[0], vectors[7] / np.linalg.norm(vectors[7]),
+                               atol=0.02)
 
 
 @pytest.mark.parametrize("exact_max", [20_000, 0], ids=["scored-exactly", "filtered-search"])
@@ -140,7 +145,7 @@ def test_a_saved_index_is_memory_mapped_by_the_next_process(space, catalogue, se
     assert again["built_at"] == first["built_at"]
     assert index.search(space, 0, vectors[3], 10) == before
     files = sorted(p.name for p in settings.MESS_INDEX_DIR.iterdir())
-    saved = f"s{space.pk}-{int(space.created_at.timestamp() * 1e6)}_l0_v{space.version}_none-50000-32-64"
+    saved = f"s{space.pk}-{int(space.created_at.timestamp() * 1e6)}_l0_v{space.version}_none-50000-hnsw-32-64"
     assert files == [f"{saved}.faiss", f"{saved}.ids.npy", f"s{space.pk}_l0.lock"]
 
     settings.MESS_FAISS_COMPRESSION = "sq8"  # another shape of index is built, not the saved one reused
@@ -152,7 +157,7 @@ def test_build_indexes_saves_every_layer_of_the_active_space(space, catalogue, s
     call_command("build_indexes")
     saved = sorted(p.name for p in settings.MESS_INDEX_DIR.glob("*.faiss"))
     created = int(space.created_at.timestamp() * 1e6)
-    assert saved == [f"s{space.pk}-{created}_l{layer}_v{space.version}_none-50000-32-64.faiss" for layer in range(LAYERS)]
+    assert saved == [f"s{space.pk}-{created}_l{layer}_v{space.version}_none-50000-hnsw-32-64.faiss" for layer in range(LAYERS)]
 
 
 def test_disabled_faiss_answers_from_pgvector(space, catalogue, settings):
