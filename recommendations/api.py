@@ -2,7 +2,7 @@
 map, the indices' state."""
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import exceptions, status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import IsAuthenticated
@@ -44,27 +44,41 @@ class Refused(exceptions.APIException):
         self.status_code = 404 if error.code in NOT_FOUND_CODES else 400
 
 
-class SimilarTracksView(APIView):
-    @extend_schema(
+class TrackQueryView(APIView):
+    """GET about one track: validate the query parameters, call the service, serialise."""
+
+    query_serializer = None
+    response_serializer = None
+    service = None  # a recommender function: service(track, **validated parameters)
+
+    def get(self, request, pk):
+        track = get_object_or_404(Track.objects.select_related("dataset"), pk=pk)
+        params = self.query_serializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        try:
+            found = self.service(track, **params.validated_data)
+        except RecommendationError as exc:
+            raise Refused(exc) from exc
+        return Response(self.response_serializer(found, context={"request": request}).data)
+
+
+@extend_schema_view(
+    get=extend_schema(
         summary="Tracks similar to a track",
         description="Similar by one musical aspect, one layer, or a weighted mix of aspects, in the active "
         "embedding space; each result says which layers made it similar and how much.",
         parameters=[SimilarQuerySerializer],
         responses={200: SimilarTracksSerializer, **error_responses(400, 404)},
     )
-    def get(self, request, pk):
-        track = get_object_or_404(Track.objects.select_related("dataset"), pk=pk)
-        params = SimilarQuerySerializer(data=request.query_params)
-        params.is_valid(raise_exception=True)
-        try:
-            found = similar_tracks(track, **params.validated_data)
-        except RecommendationError as exc:
-            raise Refused(exc) from exc
-        return Response(SimilarTracksSerializer(found, context={"request": request}).data)
+)
+class SimilarTracksView(TrackQueryView):
+    query_serializer = SimilarQuerySerializer
+    response_serializer = SimilarTracksSerializer
+    service = staticmethod(similar_tracks)
 
 
-class SimilarPassagesView(APIView):
-    @extend_schema(
+@extend_schema_view(
+    get=extend_schema(
         summary="Passages similar to a span of a track",
         description="Windows of the catalogue like seconds start-end of this track, by aspect, layer or mix, "
         "in the active embedding space. The query is the mean of the track's windows overlapping the span; "
@@ -72,15 +86,11 @@ class SimilarPassagesView(APIView):
         parameters=[PassageQuerySerializer],
         responses={200: SimilarPassagesSerializer, **error_responses(400, 404)},
     )
-    def get(self, request, pk):
-        track = get_object_or_404(Track.objects.select_related("dataset"), pk=pk)
-        params = PassageQuerySerializer(data=request.query_params)
-        params.is_valid(raise_exception=True)
-        try:
-            found = similar_passages(track, **params.validated_data)
-        except RecommendationError as exc:
-            raise Refused(exc) from exc
-        return Response(SimilarPassagesSerializer(found, context={"request": request}).data)
+)
+class SimilarPassagesView(TrackQueryView):
+    query_serializer = PassageQuerySerializer
+    response_serializer = SimilarPassagesSerializer
+    service = staticmethod(similar_passages)
 
 
 class ClipSearchView(APIView):

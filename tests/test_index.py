@@ -11,7 +11,9 @@ from analysis.embeddings import store_track_embeddings
 from catalog.models import Track
 from recommendations import index
 from tests.factories import make_track
-from tests.test_pgsearch import DIM, LAYERS, brute_force, exact_scan, make_catalogue, make_space
+from tests.test_pgsearch import (  # noqa: F401 (space and catalogue are fixtures)
+    DIM, LAYERS, brute_force, catalogue, exact_scan, make_catalogue, make_space, space,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -23,16 +25,6 @@ def fresh_registry(settings, tmp_path):
     index.clear()
     yield
     index.clear()
-
-
-@pytest.fixture
-def space():
-    return make_space()
-
-
-@pytest.fixture
-def catalogue(space):
-    return make_catalogue(space)
 
 
 def wait_for_index(space, layer, timeout=30):
