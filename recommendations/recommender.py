@@ -83,7 +83,7 @@ def similar_tracks(
     recordings of the query's work (same non-empty work and composer). Never returns
     the query track. Raises RecommendationError."""
     space, weights, description = prepare_query(space, layer=layer, aspect=aspect, mix=mix, k=k, diversity=diversity)
-    stored = track_vectors(track, space)
+    stored = _query_vectors(track, space, weights)
     if stored is None:
         raise RecommendationError(
             "no_embeddings", f"Track {track.pk} has no embeddings in {space} yet; extract it first."
@@ -92,6 +92,15 @@ def similar_tracks(
     allowed = _allowed(dataset=dataset, composer=composer, same_work_as=same_work)
     results = _rank(space, stored, weights, description, k=k, diversity=diversity, allowed=allowed, exclude={track.pk})
     return SimilarTracks(track=track, space=space, layers=weights, description=description, results=results)
+
+
+def _query_vectors(track, space, layers):
+    """The track's vector of each layer asked for, from the loaded indices (no database
+    round trip), else from the database: a track extracted since the indices were built."""
+    try:
+        return {layer: index.vectors(space, layer, [track.pk])[0] for layer in layers}
+    except KeyError:
+        return track_vectors(track, space)
 
 
 def similar_to_vectors(
