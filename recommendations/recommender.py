@@ -24,7 +24,7 @@ from analysis.embeddings import track_vectors
 from analysis.models import EmbeddingSpace
 from analysis.services import active_space
 from catalog.models import Dataset, Track
-from recommendations import index
+from recommendations import index, pgsearch
 from recommendations.aspects import DEFAULT_ASPECT, UnknownAspect, aspect_map, check_aspect, parse_mix
 
 MAX_K = 100
@@ -238,11 +238,12 @@ def _allowed(*, dataset, composer, same_work_as):
 
 
 def _rank(space, stored, weights, description, *, k, diversity, allowed, exclude):
-    """Recommendations for the query vectors `stored` ([layers, dim]), never a track in `exclude`."""
+    """Recommendations for the query vectors `stored` (indexable by layer: a [layers, dim]
+    array or a {layer: vector} dict), never a track in `exclude`."""
     if allowed is not None and not allowed:  # nothing matches the filters
         return []
     layers = list(weights)
-    queries = {layer: _unit(stored[layer]) for layer in weights}
+    queries = {layer: pgsearch.normalised(stored[layer])[0] for layer in weights}
     pool = k if len(weights) == 1 and diversity == 0 else k * CANDIDATES_PER_RESULT
     ids, tracks, vectors = _candidates(space, queries, pool, allowed, exclude)
     if not ids:
@@ -293,7 +294,3 @@ def _explain(description, cosines, score):
     detail = ", ".join(f"{cosine:.2f} at layer {layer}" for layer, cosine in cosines.items())
     return f"Similar {description}: cosine {detail}; weighted {score:.2f}"
 
-
-def _unit(vector):
-    norm = np.linalg.norm(vector)
-    return (vector / norm if norm else vector).astype(np.float32)
