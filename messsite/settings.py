@@ -241,6 +241,7 @@ MESS_FAISS_COMPRESSION = env_str("MESS_FAISS_COMPRESSION", "none")  # none, fp16
 # A filter allowing at most this many tracks is answered by scoring them exactly.
 MESS_FAISS_ALLOWED_EXACT_MAX = env_int("MESS_FAISS_ALLOWED_EXACT_MAX", 20_000)
 MESS_INDEX_CHECK_SECONDS = float(env_str("MESS_INDEX_CHECK_SECONDS", "2"))
+MESS_INDEX_READ_CONNECTIONS = env_int("MESS_INDEX_READ_CONNECTIONS", 2)  # parallel COPY when building
 MESS_INDEX_DIR = Path(env_str("MESS_INDEX_DIR", str(DATA_DIR / "indexes")))
 MESS_PGVECTOR_EF_SEARCH = env_int("MESS_PGVECTOR_EF_SEARCH", 100)
 

@@ -20,6 +20,8 @@ import logging
 import os
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -162,35 +164,62 @@ def load_or_build(space_id, layer):
 
 
 def read_vectors(space_id, layer):
-    """(space version, track ids, L2-normalised float32 matrix) of one layer, read in one
-    snapshot with a binary COPY parsed straight into numpy (no Python object per row)."""
+    """(space version, track ids, L2-normalised float32 matrix) of one layer, read with
+    binary COPY parsed straight into numpy (no Python object per row). The server's
+    vector output dominates, so MESS_INDEX_READ_CONNECTIONS connections each read a share
+    of the rows, all in one snapshot (exported by the first, as pg_dump -j does)."""
+    parts = max(1, settings.MESS_INDEX_READ_CONNECTIONS)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        cursor.execute("SELECT version, dim FROM analysis_embeddingspace WHERE id = %s", [space_id])
-        version, dim = cursor.fetchone()
-        data = bytearray()
-        query = (
-            "COPY (SELECT track_id, vector FROM analysis_trackembedding "
-            f"WHERE space_id = {int(space_id)} AND layer = {int(layer)}) TO STDOUT (FORMAT BINARY)"
+        cursor.execute(
+            "SELECT version, dim, pg_export_snapshot() FROM analysis_embeddingspace WHERE id = %s", [space_id]
         )
-        with cursor.copy(query) as copy:
-            for block in copy:
-                data += block
-    # Each row: field count, then (length, int8 track id), then (length, pgvector's binary
-    # form: int16 dim, int16 unused, float4[dim]), all big-endian.
+        version, dim, snapshot = cursor.fetchone()
+        with ThreadPoolExecutor(parts - 1) if parts > 1 else nullcontext() as pool:
+            others = [pool.submit(_copy_in_snapshot, snapshot, space_id, layer, part, parts) for part in range(1, parts)]
+            shares = [_copy_rows(cursor, space_id, layer, 0, parts)] + [other.result() for other in others]
+    ids, matrix = zip(*(_parse_copy(data, dim, space_id, layer) for data in shares))
+    del shares
+    ids, matrix = np.concatenate(ids), np.concatenate(matrix)
+    faiss.normalize_L2(matrix)
+    return version, ids, matrix
+
+
+def _copy_in_snapshot(snapshot, space_id, layer, part, parts):
+    """One share of the rows, on this thread's own connection, in the exported snapshot."""
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            cursor.execute("SET TRANSACTION SNAPSHOT %s", [snapshot])
+            return _copy_rows(cursor, space_id, layer, part, parts)
+    finally:
+        connection.close()
+
+
+def _copy_rows(cursor, space_id, layer, part, parts):
+    data = bytearray()
+    query = (
+        "COPY (SELECT track_id, vector FROM analysis_trackembedding "
+        f"WHERE space_id = {int(space_id)} AND layer = {int(layer)} AND track_id % {int(parts)} = {int(part)}) "
+        "TO STDOUT (FORMAT BINARY)"
+    )
+    with cursor.copy(query) as copy:
+        for block in copy:
+            data += block
+    return data
+
+
+def _parse_copy(data, dim, space_id, layer):
+    """(track ids, float32 vectors) of one binary COPY. Each row: field count, then
+    (length, int8 track id), then (length, pgvector's binary form: int16 dim, int16
+    unused, float4[dim]), all big-endian."""
     row = np.dtype([("fields", ">i2"), ("id_len", ">i4"), ("id", ">i8"), ("vector_len", ">i4"),
                     ("dim", ">i2"), ("unused", ">i2"), ("vector", ">f4", (dim,))])
     body = len(data) - COPY_HEADER_BYTES - COPY_TRAILER_BYTES
-    if body % row.itemsize:
-        raise ValueError(f"space {space_id} layer {layer} holds vectors that are not {dim}-dimensional")
     records = np.frombuffer(data, dtype=row, count=body // row.itemsize, offset=COPY_HEADER_BYTES)
-    if (records["dim"] != dim).any():
+    if body % row.itemsize or (records["dim"] != dim).any():
         raise ValueError(f"space {space_id} layer {layer} holds vectors that are not {dim}-dimensional")
-    ids = records["id"].astype(np.int64)
-    matrix = records["vector"].astype(np.float32)
-    del records, data
-    faiss.normalize_L2(matrix)
-    return version, ids, matrix
+    return records["id"].astype(np.int64), records["vector"].astype(np.float32)
 
 
 def build(matrix):

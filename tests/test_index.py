@@ -106,6 +106,17 @@ def test_vectors_are_normalised_rows_in_the_order_asked(space, catalogue):
         wait_for_index(space, 1)
 
 
+@pytest.mark.parametrize("connections", [1, 3])
+def test_the_bulk_read_returns_every_row_once_whatever_the_connections(space, catalogue, settings, connections):
+    settings.MESS_INDEX_READ_CONNECTIONS = connections
+    ids, vectors = catalogue[1]
+    version, read_ids, matrix = index.read_vectors(space.pk, 1)
+    assert version == space.version
+    order = np.argsort(read_ids)
+    assert read_ids[order].tolist() == sorted(ids)
+    np.testing.assert_allclose(matrix[order], vectors[np.argsort(ids)], atol=1e-6)
+
+
 def test_new_embeddings_appear_and_deleted_tracks_disappear_without_restart(space, catalogue):
     ids, vectors = catalogue[0]
     wait_for_index(space, 0)
