@@ -231,9 +231,9 @@ MESS_JOB_STALE_SECONDS = env_int("MESS_JOB_STALE_SECONDS", 300)
 
 # --- Similarity search (recommendations) ----------------------------------------------
 MESS_FAISS_ENABLED = env_bool("MESS_FAISS_ENABLED", True)  # off: every query goes to pgvector
-MESS_FAISS_EXACT_MAX = env_int("MESS_FAISS_EXACT_MAX", 50_000)  # above this, HNSW
-MESS_FAISS_APPROXIMATE = env_str("MESS_FAISS_APPROXIMATE", "hnsw")  # hnsw, or ivf (builds ~6x faster)
-MESS_FAISS_IVF_NPROBE = env_int("MESS_FAISS_IVF_NPROBE", 8)  # lists visited per query
+MESS_FAISS_EXACT_MAX = env_int("MESS_FAISS_EXACT_MAX", 50_000)  # above this, MESS_FAISS_APPROXIMATE
+MESS_FAISS_APPROXIMATE = env_str("MESS_FAISS_APPROXIMATE", "ivf")  # ivf, or hnsw (~20x slower to build)
+MESS_FAISS_IVF_NPROBE = env_int("MESS_FAISS_IVF_NPROBE", 16)  # lists visited per query
 MESS_FAISS_HNSW_M = env_int("MESS_FAISS_HNSW_M", 32)
 MESS_FAISS_HNSW_EF_CONSTRUCTION = env_int("MESS_FAISS_HNSW_EF_CONSTRUCTION", 64)
 MESS_FAISS_HNSW_EF_SEARCH = env_int("MESS_FAISS_HNSW_EF_SEARCH", 64)
@@ -260,8 +260,8 @@ REST_FRAMEWORK = {
         "rest_framework.filters.OrderingFilter",
     ],
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
+        "messsite.throttling.AnonThrottle",
+        "messsite.throttling.UserThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "anon": env_str("API_THROTTLE_ANON", "120/min"),

@@ -1,8 +1,9 @@
 """Per-(space, layer) FAISS indices held by each web process, kept fresh from the database.
 
 Cosine similarity is the inner product of L2-normalised vectors. A catalogue of up to
-MESS_FAISS_EXACT_MAX tracks is searched exactly (IndexFlatIP); a larger one through HNSW
-or, with MESS_FAISS_APPROXIMATE = "ivf", an inverted-file index (much faster to build).
+MESS_FAISS_EXACT_MAX tracks is searched exactly (IndexFlatIP); a larger one through an
+inverted-file index (IVF: sqrt(n) lists, MESS_FAISS_IVF_NPROBE of them visited per query)
+or, with MESS_FAISS_APPROXIMATE = "hnsw", an HNSW graph (~20x slower to build on 2 cores).
 MESS_FAISS_COMPRESSION stores vectors as float16 or 8-bit scalars instead of float32.
 
 Freshness: at most every MESS_INDEX_CHECK_SECONDS a search reads the space's `version`

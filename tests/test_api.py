@@ -6,6 +6,7 @@ from rest_framework.test import APIClient
 from rest_framework.throttling import SimpleRateThrottle
 
 from catalog.models import Dataset, Track
+from messsite import throttling
 from tests.factories import audio_bytes, make_dataset, make_track, make_user, noise, token_for, tone
 
 pytestmark = pytest.mark.django_db
@@ -306,6 +307,19 @@ def test_requests_over_the_rate_are_429(monkeypatch):
     response = client.get(TRACKS)
     assert_error(response, 429, "throttled")
     assert int(response["Retry-After"]) > 0
+
+
+def test_the_rate_window_slides_over_its_edge(monkeypatch):
+    # Three requests at the very end of one minute still count early in the next, then fade.
+    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {"anon": "3/min", "user": "3/min"})
+    clock = [60 * 1_000_000 - 0.5]
+    monkeypatch.setattr(throttling.time, "time", lambda: clock[0])
+    client = APIClient()
+    assert [client.get(TRACKS).status_code for _ in range(3)] == [200, 200, 200]
+    clock[0] += 1  # 0.5 s into the next minute: 3 * (59.5 / 60) + 1 > 3
+    assert_error(client.get(TRACKS), 429, "throttled")
+    clock[0] += 45  # 45.5 s in: 3 * (14.5 / 60) + 2 (the refused request counted) < 3
+    assert client.get(TRACKS).status_code == 200
 
 
 # --- documentation --------------------------------------------------------------------

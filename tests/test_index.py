@@ -148,7 +148,7 @@ def test_a_saved_index_is_memory_mapped_by_the_next_process(space, catalogue, se
     assert again["built_at"] == first["built_at"]
     assert index.search(space, 0, vectors[3], 10) == before
     files = sorted(p.name for p in settings.MESS_INDEX_DIR.iterdir())
-    saved = f"s{space.pk}-{int(space.created_at.timestamp() * 1e6)}_l0_v{space.version}_none-50000-hnsw-32-64"
+    saved = f"s{space.pk}-{int(space.created_at.timestamp() * 1e6)}_l0_v{space.version}_none-50000-ivf-32-64"
     assert files == [f"{saved}.faiss", f"{saved}.ids.npy", f"s{space.pk}_l0.lock"]
 
     settings.MESS_FAISS_COMPRESSION = "sq8"  # another shape of index is built, not the saved one reused
@@ -160,7 +160,7 @@ def test_build_indexes_saves_every_layer_of_the_active_space(space, catalogue, s
     call_command("build_indexes")
     saved = sorted(p.name for p in settings.MESS_INDEX_DIR.glob("*.faiss"))
     created = int(space.created_at.timestamp() * 1e6)
-    assert saved == [f"s{space.pk}-{created}_l{layer}_v{space.version}_none-50000-hnsw-32-64.faiss" for layer in range(LAYERS)]
+    assert saved == [f"s{space.pk}-{created}_l{layer}_v{space.version}_none-50000-ivf-32-64.faiss" for layer in range(LAYERS)]
 
 
 def test_disabled_faiss_answers_from_pgvector(space, catalogue, settings):

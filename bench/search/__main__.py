@@ -4,18 +4,19 @@ Puts a synthetic catalogue in PostgreSQL under a dedicated dataset and embedding
 (deleted at the end): clustered unit vectors of 768 dims with a low intrinsic dimension,
 as real embeddings have, `--tracks` of them in layer 0 and `--layer-tracks` in layers
 1-12. Reports, in one run: index build time from the database, in-process query latency
-(recommendations.index.search) for FAISS exact, FAISS HNSW (plain and 8-bit) and pgvector
-HNSW with recall@10 against the exact answer, the research prototype's method
-(scikit-learn cosine_similarity then argsort) as the baseline, and the RSS of a process
+(recommendations.index.search) for FAISS exact, FAISS HNSW and IVF (plain and 8-bit;
+IVF is the default) and pgvector HNSW with recall@10 against the exact answer, the
+research prototype's method (scikit-learn cosine_similarity then argsort) as the baseline, and the RSS of a process
 holding all 13 layers built in memory vs memory-mapped from the saved files (RSS, USS,
 PSS). Then a sweep of HNSW (M, efConstruction, efSearch) and IVF-Flat shapes on layer 0
 (build time, p50/p99, recall; bench/search/sweep.py), and end-to-end HTTP latency and
 requests/s of GET /api/v1/tracks/{id}/similar/?layer=0&k=10 under gunicorn (2 sync
-workers mapping the saved index, the bench space made active for the run, throttling off)
-with 1 and 50 closed-loop clients, plus each worker's RSS/USS/PSS (bench/search/http.py).
+workers mapping the saved default index, the bench space made active for the run, throttling off)
+with 1 and 50 closed-loop clients (capacity), then 50 clients offering 50 % and 80 % of
+that capacity on a fixed schedule (latency at a sustainable load), plus each worker's RSS/USS/PSS (bench/search/http.py).
 Ratios are to the baseline: latency to the prototype's p50; a sweep row's build time to
-the default HNSW shape's build+save from the DB above (which includes the ~2.4 s read and
-the save, so even the sweep's own default-shape row shows ~1.2x).
+the HNSW build+save from the DB above (which includes the read and the save, so even the
+sweep's own row of that shape shows ~1.2x).
 Loopback only; run with MESS_DATA_DIR pointing at a scratch directory to keep data/ clean.
 """
 
@@ -173,19 +174,22 @@ def main():
         index.read_vectors(space.pk, 0)
         rows.append((f"read layer 0 from DB ({args.tracks})", f"{time.perf_counter() - began:.2f} s", ""))
         settings.MESS_INDEX_CHECK_SECONDS = 2
-        hnsw_exact_max = default_exact_max if args.tracks > default_exact_max else 0
+        approximate_max = default_exact_max if args.tracks > default_exact_max else 0
         default_build = None
-        hnsw_label = (f"FAISS HNSW (M {settings.MESS_FAISS_HNSW_M}, efC {settings.MESS_FAISS_HNSW_EF_CONSTRUCTION}, "
-                      f"efS {settings.MESS_FAISS_HNSW_EF_SEARCH})")
+        hnsw = (f"FAISS HNSW (M {settings.MESS_FAISS_HNSW_M}, efC {settings.MESS_FAISS_HNSW_EF_CONSTRUCTION}, "
+                f"efS {settings.MESS_FAISS_HNSW_EF_SEARCH})")
+        ivf = f"FAISS IVF (sqrt(n) lists, nprobe {settings.MESS_FAISS_IVF_NPROBE})"
         # The default shape last: its saved file is the one the HTTP workers then map.
-        for label, exact_max, compression in [("FAISS exact", 10**9, "none"), ("FAISS HNSW sq8", 0, "sq8"),
-                                              (hnsw_label, hnsw_exact_max, "none")]:
+        shapes = [("FAISS exact", 10**9, "none", "hnsw"), (hnsw, 0, "none", "hnsw"), ("FAISS HNSW sq8", 0, "sq8", "hnsw"),
+                  ("FAISS IVF sq8", 0, "sq8", "ivf"), (ivf, approximate_max, "none", "ivf")]
+        for label, exact_max, compression, approximate in shapes:
             settings.MESS_FAISS_EXACT_MAX, settings.MESS_FAISS_COMPRESSION = exact_max, compression
+            settings.MESS_FAISS_APPROXIMATE = approximate
             index.clear()
             began = time.perf_counter()
             entry = index.load_or_build(space.pk, 0)
             built = time.perf_counter() - began
-            if label == hnsw_label:
+            if label == hnsw:
                 default_build = built
             rows.append((f"{label}: build+save from DB", f"{built:.2f} s", index.backend_name(entry.index)))
             index.search(space, 0, raw[0], 10)  # loads the saved file into the registry
@@ -215,7 +219,7 @@ def main():
         rows.append(("pgvector HNSW p50/p99", f"{p50:.3f} / {p99:.3f} ms",
                      f"{base_p50 / p50:.0f}x faster, recall@10 {recall(found, truth):.3f}"))
 
-        settings.MESS_FAISS_EXACT_MAX, settings.MESS_FAISS_COMPRESSION = 50_000, "none"
+        settings.MESS_FAISS_EXACT_MAX, settings.MESS_FAISS_COMPRESSION = default_exact_max, "none"
         index.load_or_build(space.pk, 0)  # the default shape, which the memory children map
         began = time.perf_counter()
         for layer in range(1, LAYERS):
@@ -232,16 +236,19 @@ def main():
 
         if not args.no_sweep:
             for name, built, p50, p99, rec in sweep.sweep(unit, picks, log=lambda *r: None):
-                ratio = f", build {default_build / built:.1f}x vs default" if default_build else ""
+                ratio = f", build {default_build / built:.1f}x vs HNSW above" if default_build else ""
                 rows.append((f"sweep {name}", f"{built:.1f} s, {p50:.3f} / {p99:.3f} ms",
                              f"recall@10 {rec:.3f}, {base_p50 / p50:.0f}x faster{ratio}"))
 
         # HTTP: the bench space active, its layer-0 index saved in the default shape above.
         EmbeddingSpace.objects.filter(is_active=True).update(is_active=False)
         EmbeddingSpace.objects.filter(pk=space.pk).update(is_active=True)
-        loads, workers = http.run(ids[:args.tracks], loads=((1, 5), (50, args.http_seconds)))
-        for clients, seconds, p50, p99, rps, errors in loads:
-            rows.append((f"HTTP similar, gunicorn 2 workers, {clients} clients {seconds} s",
+        loads = ((1, 5, None), (50, args.http_seconds, None), (50, args.http_seconds, 0.5),
+                 (50, args.http_seconds, 0.8))
+        loads, workers = http.run(ids[:args.tracks], loads=loads)
+        for clients, seconds, rate, p50, p99, rps, errors in loads:
+            how = f"{rate} req/s offered" if rate else "closed loop"
+            rows.append((f"HTTP similar, gunicorn 2 workers, {clients} clients ({how}) {seconds} s",
                          f"{p50:.1f} / {p99:.1f} ms", f"{rps:.0f} req/s, {errors} errors, "
                          f"p50 {base_p50 / p50:.0f}x faster than in-process baseline"))
         for n, (rss, uss, pss) in enumerate(workers):

@@ -39,8 +39,14 @@ def get(port, path, timeout=30):
         conn.close()
 
 
-def load(port, track_ids, clients, seconds, seed=0):
-    """(p50 ms, p99 ms, requests/s, errors) of `clients` closed-loop clients for `seconds`."""
+def load(port, track_ids, clients, seconds, rate=None, seed=0):
+    """(p50 ms, p99 ms, requests/s, errors) of `clients` clients for `seconds`.
+
+    Without `rate` the clients are closed-loop: each sends its next request as soon as
+    the last is answered, so they measure capacity and latency under saturation. With
+    `rate` (requests/s offered by all clients together) each client sends on a fixed
+    schedule and latency counts from the scheduled time, so a late answer is not hidden
+    by sending the next request late (no coordinated omission)."""
     times, errors = [], []
     start = threading.Barrier(clients + 1)
     deadline = [0.0]
@@ -50,9 +56,15 @@ def load(port, track_ids, clients, seconds, seed=0):
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         mine, bad = [], 0
         start.wait()
+        interval = clients / rate if rate else 0.0
+        scheduled = time.perf_counter() + interval * n / clients
         while time.perf_counter() < deadline[0]:
             path = PATH.format(int(track_ids[rng.integers(len(track_ids))]))
-            began = time.perf_counter()
+            if rate:
+                time.sleep(max(0.0, scheduled - time.perf_counter()))
+                began, scheduled = scheduled, scheduled + interval
+            else:
+                began = time.perf_counter()
             try:
                 conn.request("GET", path)
                 response = conn.getresponse()
@@ -95,9 +107,11 @@ def memory(pids):
     return out
 
 
-def run(track_ids, workers=2, loads=((1, 5), (50, 15)), log=print):
-    """Start gunicorn, warm every worker's index, run each (clients, seconds) load.
-    Returns ([(clients, seconds, p50, p99, rps, errors)], [(rss, uss, pss) per worker])."""
+def run(track_ids, workers=2, loads=((1, 5, None), (50, 15, None)), log=print):
+    """Start gunicorn, warm every worker's index, run each (clients, seconds, rate) load
+    (see `load`; a rate below 1 is that fraction of the capacity the last closed-loop load
+    measured). Returns ([(clients, seconds, rate, p50, p99, rps, errors)], [(rss, uss, pss)
+    per worker])."""
     port = free_port()
     env = {**os.environ, "API_THROTTLE_ANON": "1000000/min", "API_THROTTLE_USER": "1000000/min"}
     server = subprocess.Popen(
@@ -126,12 +140,15 @@ def run(track_ids, workers=2, loads=((1, 5), (50, 15)), log=print):
             answers = [json.loads(get(port, "/api/v1/index/status/")[1]) for _ in range(6 * workers)]
             if all(any(i["layer"] == 0 and i["size"] for i in a["indices"]) for a in answers):
                 break
-        results = []
-        for clients, seconds in loads:
-            p50, p99, rps, errors = load(port, track_ids, clients, seconds)
-            results.append((clients, seconds, p50, p99, rps, errors))
-            log(f"http {clients} clients {seconds} s: p50 {p50:.1f} ms p99 {p99:.1f} ms {rps:.0f} req/s, "
-                f"{errors} errors")
+        results, capacity = [], None
+        for clients, seconds, rate in loads:
+            if rate is not None and rate < 1:
+                rate = round(rate * capacity)
+            p50, p99, rps, errors = load(port, track_ids, clients, seconds, rate)
+            capacity = rps if rate is None else capacity
+            results.append((clients, seconds, rate, p50, p99, rps, errors))
+            log(f"http {clients} clients {seconds} s rate {rate}: p50 {p50:.1f} ms p99 {p99:.1f} ms "
+                f"{rps:.0f} req/s, {errors} errors")
         pids = [c.pid for c in psutil.Process(server.pid).children()]
         return results, memory(pids)
     finally:
