@@ -30,4 +30,4 @@ compose-check:
 	docker-compose config -q
 
 clean-data:
-	rm -rf data/postgres data/redis data/media data/static data/indexes
+	rm -rf data/postgres data/redis data/media data/static data/indexes data/targets

@@ -1,15 +1,29 @@
-"""API v1 over analysis: embedding spaces, extraction jobs, and asking for extraction."""
+"""API v1 over analysis: embedding spaces, extraction jobs and asking for extraction,
+probe runs (layer discovery) with their results and exports."""
+
+import csv
+import io
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
-from rest_framework import status, viewsets
-from rest_framework.permissions import IsAdminUser, IsAuthenticated
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import exceptions, mixins, renderers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.permissions import SAFE_METHODS, IsAdminUser, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from analysis.models import EmbeddingSpace, ExtractionJob
-from analysis.serializers import EmbeddingSpaceSerializer, ExtractionJobSerializer, ExtractRequestSerializer
-from analysis.services import request_extraction
+from analysis.models import EmbeddingSpace, ExtractionJob, ProbeRun
+from analysis.probe_results import csv_rows, export
+from analysis.serializers import (
+    EmbeddingSpaceSerializer,
+    ExtractionJobSerializer,
+    ExtractRequestSerializer,
+    ProbeRequestSerializer,
+    ProbeRunDetailSerializer,
+    ProbeRunSerializer,
+)
+from analysis.services import active_space, request_extraction, request_probe
 from catalog.models import Track
 from messsite.api_errors import error_responses
 
@@ -44,3 +58,75 @@ class ExtractTrackView(APIView):
         track = get_object_or_404(Track, pk=pk)
         [job] = request_extraction([track], **params.validated_data)
         return Response(ExtractionJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ProbeExportCSVRenderer(renderers.BaseRenderer):
+    """?format=csv on a probe run's export: one row per (layer, target) and per weighted target."""
+
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        if "layers" not in data:  # an error body
+            return renderers.JSONRenderer().render(data)
+        out = io.StringIO()
+        csv.writer(out).writerows(csv_rows(data))
+        return out.getvalue().encode()
+
+
+class StaffCanPost(IsAdminUser):
+    def has_permission(self, request, view):
+        return request.method in SAFE_METHODS or super().has_permission(request, view)
+
+
+class ProbeRunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    """Probe runs, newest first (filter with ?space= and ?status=); staff start new ones."""
+
+    permission_classes = [StaffCanPost]
+    queryset = ProbeRun.objects.select_related("dataset").prefetch_related("results")
+    filterset_fields = ["space", "status", "dataset"]
+
+    def get_serializer_class(self):
+        return ProbeRunSerializer if self.action == "list" else ProbeRunDetailSerializer
+
+    @extend_schema(
+        request=ProbeRequestSerializer,
+        responses={202: ProbeRunDetailSerializer, **error_responses(400, 401, 403)},
+        description="Queue layer discovery on the ml queue; poll the run's url for progress and results.",
+    )
+    def create(self, request):
+        params = ProbeRequestSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        data = params.validated_data
+        space = data.get("space") or active_space()
+        if space is None:
+            raise exceptions.ValidationError({"space": ["No embedding space is active yet: extract some tracks first."]})
+        run = request_probe(space, dataset=data.get("dataset"), targets=data["targets"],
+                            parameters={"folds": data["folds"]}, user=request.user)
+        body = ProbeRunDetailSerializer(run, context={"request": request}).data
+        return Response(body, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        summary="A probe run's results as JSON or CSV",
+        description="{layers: {layer: {target: {r2, r2_std, corr, corr_std, rmse, rmse_std}}}, weighted: {target: "
+        "{r2, ..., weights, gain}}, baseline, targets, samples}; ?format=csv gives one row per score.",
+        responses={200: OpenApiResponse(OpenApiTypes.OBJECT), **error_responses(404, 409)},
+    )
+    @action(detail=True, renderer_classes=[renderers.JSONRenderer, ProbeExportCSVRenderer])
+    def export(self, request, pk=None):
+        run = self.get_object()
+        if run.status != ProbeRun.Status.SUCCEEDED:
+            raise RunNotFinished(run)
+        response = Response(export(run))
+        if request.accepted_renderer.format == "csv":
+            response["Content-Disposition"] = f'attachment; filename="probe-run-{run.pk}.csv"'
+        return response
+
+
+class RunNotFinished(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "not_finished"
+
+    def __init__(self, run):
+        super().__init__(f"Probe run {run.pk} is {run.status}; results exist once it has succeeded.")

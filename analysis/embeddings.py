@@ -7,11 +7,14 @@ Readers (and a second worker on the same track) see the old set or the new, neve
 """
 
 import io
+import tempfile
 import uuid
+from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
+from django.core.files.storage import FileSystemStorage, default_storage
 from django.db import transaction
 from django.db.models import F
 
@@ -66,6 +69,20 @@ def load_window_features(path):
     """[windows, layers, dim] float16 from a name in the default storage."""
     with default_storage.open(path, "rb") as f:
         return np.load(io.BytesIO(f.read()), allow_pickle=False)
+
+
+@contextmanager
+def local_file(storage, name):
+    """A filesystem path to a stored file; object storage is copied to a temp file."""
+    if isinstance(storage, FileSystemStorage):
+        yield storage.path(name)
+        return
+    with tempfile.NamedTemporaryFile(suffix=Path(name).suffix) as temp:
+        with storage.open(name, "rb") as source:
+            while chunk := source.read(1024 * 1024):
+                temp.write(chunk)
+        temp.flush()
+        yield temp.name
 
 
 def track_vectors(track, space):

@@ -6,17 +6,15 @@ and on the track, for people (services.fail_job), and never stops the worker.
 """
 
 import logging
-import tempfile
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
-from django.core.files.storage import FileSystemStorage, default_storage
+from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
 from analysis.conf import setting
-from analysis.embeddings import is_current, save_window_features, store_track_embeddings
+from analysis.embeddings import is_current, local_file, save_window_features, store_track_embeddings
 from analysis.mert import MertLoadError, load_mert
 from analysis.models import ClipQuery, EmbeddingSpace, ExtractionJob
 from analysis.pipeline import AudioDecodeError, extract
@@ -99,20 +97,6 @@ def space_for(model):
         activate_space(space)
         space.refresh_from_db()
     return space
-
-
-@contextmanager
-def local_file(storage, name):
-    """A filesystem path to a stored file; object storage is copied to a temp file."""
-    if isinstance(storage, FileSystemStorage):
-        yield storage.path(name)
-        return
-    with tempfile.NamedTemporaryFile(suffix=Path(name).suffix) as temp:
-        with storage.open(name, "rb") as source:
-            while chunk := source.read(1024 * 1024):
-                temp.write(chunk)
-        temp.flush()
-        yield temp.name
 
 
 def _progress_reporter(job_id, also=None):

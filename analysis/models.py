@@ -137,3 +137,74 @@ class ClipQuery(models.Model):
 
     def __str__(self):
         return f"Clip {self.original_name} ({self.get_status_display()})"
+
+
+class ProbeRun(models.Model):
+    """Layer discovery on one space: proxy targets computed from the audio, one ridge probe
+    per (layer, target) scored by cross-validation grouped by track (analysis/probing.py).
+    A finished run is the evidence behind the aspect map (recommendations/aspects.py)."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    ACTIVE_STATES = (Status.QUEUED, Status.RUNNING)
+
+    space = models.ForeignKey(EmbeddingSpace, on_delete=models.CASCADE, related_name="probe_runs")
+    dataset = models.ForeignKey(
+        "catalog.Dataset", null=True, blank=True, on_delete=models.CASCADE, related_name="probe_runs",
+        help_text="Only this dataset's tracks; empty: every track with features in the space.",
+    )
+    targets = models.JSONField(default=list, blank=True, help_text="Target names asked for; empty: all.")
+    parameters = models.JSONField(default=dict, blank=True, help_text="folds, inner_folds, alphas, seed.")
+    target_specs = models.JSONField(
+        default=list, blank=True, help_text="The targets probed: name, aspect, unit, description (set by the worker)."
+    )
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    progress = models.FloatField(default=0, help_text="Percent done.")
+    stage = models.CharField(max_length=200, blank=True, help_text="What the run is doing now.")
+    error = models.TextField(blank=True)
+    tracks = models.PositiveIntegerField(default=0, help_text="Tracks probed.")
+    windows = models.PositiveIntegerField(default=0, help_text="Windows probed.")
+    skipped = models.JSONField(default=list, blank=True, help_text="[track id, reason] of tracks left out.")
+    dropped_targets = models.JSONField(
+        default=list, blank=True,
+        help_text="[target, reason] of targets left out: values on too few tracks (e.g. MIDI without MIDI files).",
+    )
+    timings = models.JSONField(default=dict, blank=True, help_text="Seconds per stage.")
+    weighted = models.JSONField(
+        default=dict, blank=True, help_text="Per target: the weighted probe's scores, layer weights and gain."
+    )
+    baseline = models.JSONField(default=dict, blank=True, help_text="Per target: what chance scores.")
+    requested_by = models.ForeignKey("auth.User", null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        scope = self.dataset.name if self.dataset_id else "all tracks"
+        return f"Probe run {self.pk} on {self.space} ({scope}, {self.get_status_display()})"
+
+
+class ProbeResult(models.Model):
+    """How well one layer predicts one target: means and spreads across the outer folds."""
+
+    run = models.ForeignKey(ProbeRun, on_delete=models.CASCADE, related_name="results")
+    layer = models.PositiveSmallIntegerField()
+    target = models.CharField(max_length=100)
+    r2 = models.FloatField(null=True)
+    r2_std = models.FloatField(null=True)
+    corr = models.FloatField(null=True)
+    corr_std = models.FloatField(null=True)
+    rmse = models.FloatField(null=True)
+    rmse_std = models.FloatField(null=True)
+    alphas = models.JSONField(default=list, help_text="The ridge alpha chosen in each outer fold.")
+
+    class Meta:
+        ordering = ["layer", "target"]
+        constraints = [models.UniqueConstraint(fields=["run", "layer", "target"], name="probe_result_unique_cell")]

@@ -1,4 +1,5 @@
-"""Asking for extraction: web-safe (no torch), called by intake, admin, API and commands."""
+"""Asking for extraction and probing: web-safe (no torch, no librosa), called by intake,
+admin, API and commands."""
 
 import logging
 from datetime import timedelta
@@ -8,7 +9,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from analysis.models import EmbeddingSpace, ExtractionJob
+from analysis.models import EmbeddingSpace, ExtractionJob, ProbeRun
+from analysis.target_specs import specs
 from catalog.models import Track
 
 log = logging.getLogger(__name__)
@@ -91,3 +93,18 @@ def fail_job(job_id, reason):
             status=ExtractionJob.Status.FAILED, error=reason, finished_at=timezone.now()
         )
         Track.objects.filter(pk=job.track_id).update(status=Track.Status.FAILED, error=reason)
+
+
+def request_probe(space, *, dataset=None, targets=(), parameters=None, user=None, queue=True):
+    """A new probe run of `space` (over `dataset`'s tracks, or all), sent to the ml queue
+    unless `queue` is false (the caller runs it); `targets` are names from
+    analysis.target_specs (all when empty). ValueError names unknown targets."""
+    specs(targets)
+    run = ProbeRun.objects.create(
+        space=space, dataset=dataset, targets=list(targets), parameters=dict(parameters or {}), requested_by=user
+    )
+    if queue:
+        from analysis.tasks import probe_space
+
+        transaction.on_commit(lambda: probe_space.delay(run.pk))
+    return run

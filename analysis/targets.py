@@ -36,68 +36,22 @@ import soundfile as sf
 import soxr
 from scipy.ndimage import uniform_filter1d
 
+from analysis import target_specs
+from analysis.target_specs import target_names
+
 
 class TargetError(Exception):
     """The audio or MIDI file cannot be read; the message says which and why."""
 
 
-@dataclass(frozen=True)
-class TargetSpec:
-    name: str
-    aspect: str
-    unit: str
-    description: str
-
-
-TARGETS = (
-    TargetSpec("spectral_centroid", "brightness", "Hz", "mean spectral centroid of non-silent frames"),
-    TargetSpec("spectral_rolloff", "brightness", "Hz", "mean frequency below which 85% of each frame's energy lies"),
-    TargetSpec("spectral_bandwidth", "brightness", "Hz", "mean spread of the spectrum around its centroid"),
-    TargetSpec("mfcc_1", "timbre", "dB", "mean MFCC 1 (spectral tilt) of 20 over a 128-band mel spectrum"),
-    TargetSpec("mfcc_2", "timbre", "dB", "mean MFCC 2"),
-    TargetSpec("mfcc_3", "timbre", "dB", "mean MFCC 3"),
-    TargetSpec("mfcc_4", "timbre", "dB", "mean MFCC 4"),
-    TargetSpec("mfcc_std", "timbre", "dB", "std over frames of MFCCs 1-12, averaged over the coefficients"),
-    TargetSpec("spectral_contrast", "timbre", "dB", "mean peak-to-valley contrast over 7 octave bands"),
-    TargetSpec(
-        "spectral_flatness", "timbre", "dB", "mean spectral flatness (noise-likeness) in dB; 0 dB is white noise"
-    ),
-    TargetSpec(
-        "key_clarity", "harmony", "r", "max correlation of the summed chroma with the 24 Krumhansl-Kessler key profiles"
-    ),
-    TargetSpec("chroma_entropy", "harmony", "bits", "mean entropy of each frame's pitch-class distribution"),
-    TargetSpec(
-        "harmonic_change_rate", "harmony", "1/s", "mean speed of the tonal centroid (tonnetz, 0.5 s smoothed)"
-    ),
-    TargetSpec(
-        "tempo", "rhythm", "BPM", "tempo of the mean onset autocorrelation (tempogram), as beat_track estimates it"
-    ),
-    TargetSpec(
-        "pulse_clarity", "rhythm", "ratio", "height of the mean tempogram's strongest peak between 30 and 300 BPM"
-    ),
-    TargetSpec("onset_density", "rhythm", "1/s", "detected onsets per second"),
-    TargetSpec(
-        "rms_level", "dynamics", "dBFS", "RMS level (energy mean of frame RMS), floored at -80; a full-scale sine is -3"
-    ),
-    TargetSpec("dynamic_range", "dynamics", "dB", "95th minus 5th percentile of frame RMS in dB"),
-    TargetSpec(
-        "attack_sharpness", "articulation", "dB/s", "mean onset strength (mel spectral flux) at detected onsets"
-    ),
-    TargetSpec(
-        "novelty", "structure", "cosine", "mean Foote checkerboard novelty of MFCC+chroma on 0.25 s blocks, 2 s kernel"
-    ),
-    TargetSpec("note_density", "midi", "1/s", "MIDI note onsets per second"),
-    TargetSpec("velocity_spread", "midi", "velocity", "std of MIDI note-on velocities (NaN under two notes)"),
-    TargetSpec("pedal_ratio", "midi", "ratio", "fraction of time the sustain pedal (CC64) is at 64 or more"),
-)
-
-_SOURCE = Path(__file__).read_bytes()
+_SOURCE = Path(__file__).read_bytes() + Path(target_specs.__file__).read_bytes()
 # Values change when this code or librosa changes; cached tables are keyed by this.
 TARGETS_VERSION = hashlib.sha256(_SOURCE + librosa.__version__.encode()).hexdigest()[:16]
 
 N_FFT = 2048
 HOP = 512
 SILENCE_DB = -80.0
+WINDOW_TOLERANCE_SECONDS = 0.1  # decoders differ by a few samples at the end of a file
 _N_MFCC = 20
 _TEMPO_SECONDS = 8.0  # autocorrelation window, librosa's default for tempo estimation
 _TONNETZ_SMOOTH_SECONDS = 0.5  # frame-to-frame tonnetz jitter is not harmonic change
@@ -109,10 +63,6 @@ _MAJOR = [6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88
 _MINOR = [6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17]
 _KEYS = np.array([np.roll(profile, shift) for profile in (_MAJOR, _MINOR) for shift in range(12)])
 _KEYS = (_KEYS - _KEYS.mean(axis=1, keepdims=True)) / _KEYS.std(axis=1, keepdims=True)
-
-
-def target_names(include_midi=True):
-    return [spec.name for spec in TARGETS if include_midi or spec.aspect != "midi"]
 
 
 @dataclass
@@ -147,6 +97,10 @@ def compute_targets(audio_path, window_starts, window_seconds, midi_path=None, s
     if starts.ndim != 1 or not len(starts) or window_seconds <= 0:
         raise ValueError(f"need at least one window start and a positive length, not {starts!r}, {window_seconds}")
     y = _decode(audio_path, sample_rate)
+    duration, reach = len(y) / sample_rate, starts[-1] + window_seconds
+    if duration < reach - WINDOW_TOLERANCE_SECONDS:
+        raise TargetError(f"{Path(audio_path).name} decodes to {duration:.1f} s but its windows reach {reach:.1f} s; "
+                          "the file is damaged or not the audio that was extracted.")
     frames = _frame_features(y, sample_rate, midi_path)
     n = len(frames.rms_db)
     times = np.arange(n) * HOP / sample_rate
@@ -155,7 +109,7 @@ def compute_targets(audio_path, window_starts, window_seconds, midi_path=None, s
     for row, start in enumerate(starts):
         end = start + window_seconds
         a, b = np.searchsorted(times, [start, end])
-        if a < b:  # a window past the end of the audio stays NaN
+        if a < b:
             values = _summarise(frames, slice(a, b), start, end)
             windows[row] = [values[name] for name in names]
     track = _summarise(frames, slice(0, n), 0.0, len(y) / sample_rate)

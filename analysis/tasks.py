@@ -14,19 +14,42 @@ from django.db import InterfaceError, OperationalError
 TRANSIENT_ERRORS = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
 
 
-class ExtractionTask(DjangoTask):
+class RecordedFailureTask(DjangoTask):
+    """Whatever stops the task for good (time limit, retries used up, a bug) ends up on
+    its row as a reason for people, and the worker carries on."""
+
+    activity = ""  # "Extraction", "Probing"
+
+    def record_failure(self, row_id, reason):
+        raise NotImplementedError
+
     def on_failure(self, exc, task_id, args, kwargs, einfo):
-        """Whatever stopped the task for good (time limit, retries used up, a bug) ends
-        up on the job and the track as a reason, and the worker carries on."""
+        if isinstance(exc, SoftTimeLimitExceeded):
+            limit = self.request.timelimit[1] or "?"
+            reason = f"{self.activity} took longer than its time limit ({limit} s) and was stopped."
+        elif isinstance(exc, TRANSIENT_ERRORS):
+            reason = f"{self.activity} failed {self.max_retries + 1} times on a temporary error: {exc}"
+        else:
+            reason = f"{self.activity} failed unexpectedly ({type(exc).__name__}: {exc}); see the worker log."
+        self.record_failure(args[0], reason)
+
+
+class ExtractionTask(RecordedFailureTask):
+    activity = "Extraction"
+
+    def record_failure(self, job_id, reason):
         from analysis.services import fail_job
 
-        if isinstance(exc, SoftTimeLimitExceeded):
-            reason = f"Extraction took longer than its time limit ({self.request.timelimit[1] or '?'} s) and was stopped."
-        elif isinstance(exc, TRANSIENT_ERRORS):
-            reason = f"Extraction failed {self.max_retries + 1} times on a temporary error: {exc}"
-        else:
-            reason = f"Extraction failed unexpectedly ({type(exc).__name__}: {exc}); see the worker log."
-        fail_job(args[0], reason)
+        fail_job(job_id, reason)
+
+
+class ProbeTask(RecordedFailureTask):
+    activity = "Probing"
+
+    def record_failure(self, run_id, reason):
+        from analysis.probing import fail_run
+
+        fail_run(run_id, reason)
 
 
 @shared_task(
@@ -50,6 +73,14 @@ def embed_clip(clip_id):
     from analysis.extraction import run_clip_query
 
     run_clip_query(clip_id)
+
+
+@shared_task(base=ProbeTask, name="analysis.tasks.probe_space", autoretry_for=TRANSIENT_ERRORS, retry_backoff=5,
+             max_retries=3, soft_time_limit=5 * 3600, time_limit=5 * 3600 + 300)  # under the broker visibility timeout
+def probe_space(run_id):
+    from analysis.probing import run_probe
+
+    run_probe(run_id)
 
 
 @worker_ready.connect

@@ -67,6 +67,7 @@ _MEANINGS = {
     401: "No valid credentials were given.",
     403: "The user lacks the permission this needs.",
     404: "No such object.",
+    409: "The object's present state does not allow this (e.g. a run that has not finished).",
 }
 
 

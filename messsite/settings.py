@@ -244,6 +244,10 @@ MESS_INDEX_CHECK_SECONDS = float(env_str("MESS_INDEX_CHECK_SECONDS", "2"))
 MESS_INDEX_READ_CONNECTIONS = env_int("MESS_INDEX_READ_CONNECTIONS", 2)  # parallel COPY when building
 MESS_INDEX_DIR = Path(env_str("MESS_INDEX_DIR", str(DATA_DIR / "indexes")))
 MESS_PGVECTOR_EF_SEARCH = env_int("MESS_PGVECTOR_EF_SEARCH", 100)
+# Probing: proxy targets are cached per worker host, keyed by audio and target code.
+MESS_TARGET_CACHE_DIR = Path(env_str("MESS_TARGET_CACHE_DIR", str(DATA_DIR / "targets")))
+# An aspect uses a probe run's layer weights only when they beat its best layer's R² by more.
+MESS_ASPECT_WEIGHTED_GAIN = float(env_str("MESS_ASPECT_WEIGHTED_GAIN", "0.02"))
 
 # --- API ------------------------------------------------------------------------------
 REST_FRAMEWORK = {

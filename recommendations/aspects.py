@@ -1,8 +1,9 @@
-"""Musical aspects ("brightness", "timbre", ...) and the MERT layers that carry them.
+"""Musical aspects ("brightness", "timbre", ...) and the layers that carry them.
 
-Until layer discovery (probing) on this platform's corpus produces an evidence-based
-map, every space uses DEFAULT_MAP, written for MERT-v1-95M's 13 hidden states
-(0 = the input projection, 1-12 the transformer layers):
+A space's aspect map takes each aspect from, in order of precedence: a curator's pin
+(PinnedAspect), the space's newest finished probe run (`choices_from_run`: the layer, or
+layer weights, that best predicts the aspect's proxy targets), then DEFAULT_MAP, written
+for MERT-v1-95M's 13 hidden states (0 = the input projection, 1-12 the transformer layers):
 
 - brightness, timbre, structure come from the research prototype's probing (ridge
   regression on SMD, R² of a proxy target per layer). They are evidence, but measured on
@@ -16,9 +17,17 @@ reported as unavailable for that space instead of failing the whole map.
 """
 
 import math
-from dataclasses import dataclass, replace
+import warnings
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+from django.conf import settings
+
+from analysis.models import ProbeRun, ProbeResult
+from recommendations.models import PinnedAspect
 
 PROTOTYPE = "default (research prototype)"
+MIN_LAYER_WEIGHT = 0.05  # a layer with a smaller share of a weighted probe is left out
 GUESS = "default (guess)"
 
 
@@ -31,6 +40,8 @@ class AspectChoice:
     source: str
     description: str
     problem: str = ""  # why the aspect cannot be used in this space; empty when it can
+    run: int | None = None  # the probe run behind the choice
+    evidence: dict[str, float] = field(default_factory=dict)  # target -> R² at the chosen layers
 
     @property
     def available(self):
@@ -59,18 +70,104 @@ class UnknownAspect(ValueError):
 
 
 def aspect_map(space):
-    """Every known aspect for `space`, in DEFAULT_MAP's order; entries naming layers the
-    space does not have carry a `problem` saying so."""
-    result = {}
-    for name, choice in DEFAULT_MAP.items():
+    """Every known aspect for `space`, in DEFAULT_MAP's order: pinned, else from the newest
+    finished probe run, else the default. Entries naming layers the space does not have
+    carry a `problem` saying so."""
+    run = ProbeRun.objects.filter(space=space, status=ProbeRun.Status.SUCCEEDED).order_by("-finished_at").first()
+    probed = _run_choices(run) if run else None
+    result = {name: probed[0].get(name, default) if probed else default for name, default in DEFAULT_MAP.items()}
+    for pin in PinnedAspect.objects.filter(space=space, aspect__in=list(DEFAULT_MAP)).select_related("pinned_by"):
+        result[pin.aspect] = _pinned(pin, result[pin.aspect], probed)
+    for name, choice in result.items():
         missing = sorted(layer for layer in choice.layers if layer >= space.num_layers)
         if missing:
             problem = (
                 f"{name} uses layer {', '.join(map(str, missing))}, but {space} has layers 0-{space.num_layers - 1}."
             )
-            choice = replace(choice, problem=problem)
-        result[name] = choice
+            result[name] = replace(choice, problem=problem)
     return result
+
+
+def choices_from_run(run_id, r2, aspects, weighted):
+    """{aspect: AspectChoice} from a probe run's results, for the aspects of DEFAULT_MAP
+    that its targets measure. `r2`: {layer: {target: mean R²}}; `aspects`: {target: aspect};
+    `weighted`: {target: {"r2", "weights"}} of the weighted probe.
+
+    An aspect's score at a layer is the mean R² of its targets there; it takes its best
+    layer, or the weighted probe's layer weights (mean over its targets, shares under
+    MIN_LAYER_WEIGHT dropped) when those score more than MESS_ASPECT_WEIGHTED_GAIN higher."""
+    layers = sorted(r2)
+    choices = {}
+    for name, default in DEFAULT_MAP.items():
+        targets = [t for t, aspect in aspects.items() if aspect == name
+                   and any(r2[layer].get(t) is not None for layer in layers)]
+        if not targets:
+            continue
+        table = _table(r2, layers, targets)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a layer without any score: NaN, skipped
+            scores = np.nanmean(table, axis=1)
+        best = int(np.nanargmax(scores))
+        weights, score = {layers[best]: 1.0}, float(scores[best])
+        evidence = {t: float(table[best, i]) for i, t in enumerate(targets) if not np.isnan(table[best, i])}
+        blended = [weighted.get(t) or {} for t in targets]
+        if all(w.get("r2") is not None and w.get("weights") for w in blended):
+            blended_score = float(np.mean([w["r2"] for w in blended]))
+            if blended_score - score > settings.MESS_ASPECT_WEIGHTED_GAIN:
+                shares = np.mean([w["weights"] for w in blended], axis=0)
+                kept = {layer: float(share) for layer, share in enumerate(shares) if share >= MIN_LAYER_WEIGHT}
+                total = sum(kept.values())
+                weights, score = {layer: share / total for layer, share in kept.items()}, blended_score
+                evidence = {t: float(w["r2"]) for t, w in zip(targets, blended)}
+        choices[name] = replace(default, layers=weights, r2=score, confidence=confidence(score),
+                                source=f"probe run {run_id}", run=run_id, evidence=evidence)
+    return choices
+
+
+def confidence(r2):
+    """high above 0.8, medium above 0.5, else low."""
+    return "high" if r2 > 0.8 else "medium" if r2 > 0.5 else "low"
+
+
+def _run_choices(run):
+    """(choices, r2, target aspects) of a finished run; its results never change, so
+    each process derives them once."""
+    key = (run.pk, run.finished_at)
+    if key not in _derived:
+        r2 = {}
+        for layer, target, value in ProbeResult.objects.filter(run=run).values_list("layer", "target", "r2"):
+            r2.setdefault(layer, {})[target] = value
+        aspects = {spec["name"]: spec["aspect"] for spec in run.target_specs}
+        _derived[key] = choices_from_run(run.pk, r2, aspects, run.weighted), r2, aspects
+    return _derived[key]
+
+
+def _pinned(pin, current, probed):
+    """The pinned layers, with the run's evidence for them when the pin is one layer it measured."""
+    layers = {int(layer): float(weight) for layer, weight in pin.layers.items()}
+    total = sum(layers.values())
+    layers = {layer: weight / total for layer, weight in layers.items()}
+    who = pin.pinned_by.get_username() if pin.pinned_by else "a curator"
+    pinned = replace(current, layers=layers, r2=None, confidence="pinned", evidence={},
+                     source=f"pinned by {who}" + (f": {pin.note}" if pin.note else ""))
+    if probed is None or len(layers) != 1:
+        return pinned
+    _, r2, aspects = probed
+    [layer] = layers
+    targets = [t for t, aspect in aspects.items() if aspect == pin.aspect]
+    evidence = {t: r2[layer][t] for t in targets if r2.get(layer, {}).get(t) is not None}
+    if not evidence:
+        return pinned
+    score = float(np.mean(list(evidence.values())))
+    return replace(pinned, r2=score, confidence=confidence(score), evidence=evidence)
+
+
+def _table(r2, layers, targets):
+    """[layers, targets] of R², NaN where there is none."""
+    return np.array([[np.nan if r2[layer].get(t) is None else r2[layer][t] for t in targets] for layer in layers])
+
+
+_derived = {}  # (run id, finished at) -> _run_choices
 
 
 def check_aspect(name):

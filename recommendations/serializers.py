@@ -159,13 +159,32 @@ class ClipSearchSerializer(serializers.Serializer):
         return reverse("clip-search-detail", args=[search.clip.pk], request=self.context.get("request"))
 
 
+class TargetEvidenceSerializer(serializers.Serializer):
+    target = serializers.CharField()
+    r2 = serializers.FloatField(help_text="Cross-validated R² of the probe for this target at the chosen layers.")
+
+
+@extend_schema_field(TargetEvidenceSerializer(many=True))
+class EvidenceField(serializers.Field):
+    """A {target: R²} mapping as a list, best first."""
+
+    def to_representation(self, evidence):
+        return [{"target": t, "r2": r2} for t, r2 in sorted(evidence.items(), key=lambda item: -item[1])]
+
+
 class AspectSerializer(serializers.Serializer):
     name = serializers.CharField()
     description = serializers.CharField()
     layers = LayerWeightsField()
-    r2 = serializers.FloatField(allow_null=True, help_text="R² of the probe behind the choice; null for guesses.")
-    confidence = serializers.CharField(help_text="high, medium or low.")
-    source = serializers.CharField(help_text="Where the choice comes from, e.g. default (research prototype).")
+    r2 = serializers.FloatField(
+        allow_null=True, help_text="Mean R² of the aspect's proxy targets at these layers; null for guesses."
+    )
+    confidence = serializers.CharField(
+        help_text="high (R² > 0.8), medium (> 0.5), low, or pinned (a curator's choice without evidence)."
+    )
+    source = serializers.CharField(help_text="Where the choice comes from: a probe run, a curator's pin or a default.")
+    run = serializers.IntegerField(allow_null=True, help_text="The probe run behind the choice, if any.")
+    evidence = EvidenceField(help_text="Per proxy target of the aspect, the R² behind the choice.")
     available = serializers.BooleanField(help_text="Whether the active space has the layers this aspect uses.")
     problem = serializers.CharField(help_text="Why the aspect is unavailable; empty when it is available.")
 

@@ -37,6 +37,7 @@ def _isolated_media(settings, tmp_path):
     from recommendations import index
 
     settings.MESS_INDEX_DIR = tmp_path / "indexes"
+    settings.MESS_TARGET_CACHE_DIR = tmp_path / "targets"
     index.clear()
     media = tmp_path / "media"
     media.mkdir()
@@ -64,6 +65,25 @@ def _fresh_cache():
     yield
 
 
+TINY_LAYERS, TINY_DIM = 3, 32  # the tiny checkpoint: 2 transformer layers + the projected CNN features
+
+
+@pytest.fixture(scope="session")
+def tiny_mert(tmp_path_factory):
+    """A random-weight checkpoint in MERT's format, loaded through the real loading code."""
+    from tests.mert_checkpoint import build_checkpoint
+
+    directory = tmp_path_factory.mktemp("tiny-mert")
+    build_checkpoint(directory, hidden_size=TINY_DIM, num_layers=TINY_LAYERS - 1)
+    return directory
+
+
+@pytest.fixture
+def use_tiny_mert(settings, tiny_mert):
+    settings.MESS_MERT_MODEL = str(tiny_mert)
+    settings.MESS_MERT_PRECISION = "exact"
+
+
 @pytest.fixture
 def worker_env():
     """Extra environment for `celery_worker_process`; override to configure the worker."""
@@ -74,7 +94,8 @@ def worker_env():
 def celery_worker_process(transactional_db, settings, worker_env):
     """A real Celery worker process on this test run's database, broker and media."""
     db = connection.settings_dict
-    env = {**os.environ, "MEDIA_ROOT": str(settings.MEDIA_ROOT), **worker_env}
+    env = {**os.environ, "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+           "MESS_TARGET_CACHE_DIR": str(settings.MESS_TARGET_CACHE_DIR), **worker_env}
     if settings.EMBEDDED_POSTGRES:
         env["DATABASE_URL"] = f"postgresql://{db['USER']}@/{db['NAME']}?host={db['HOST']}"
     else:

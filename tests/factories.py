@@ -76,3 +76,22 @@ def make_user(username="listener", *, staff=False, curator=False, superuser=Fals
 
 def token_for(user):
     return Token.objects.get_or_create(user=user)[0].key
+
+
+def upload_tone(dataset, name, seconds=12.0, seed=0):
+    """An uploaded tone-plus-noise track (its extraction queued on commit)."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from catalog.intake import ingest_upload
+
+    signal = tone(seconds=seconds, freq=220 + 50 * seed) + noise(seconds=seconds, seed=seed)
+    return ingest_upload(dataset, SimpleUploadedFile(name, audio_bytes(signal)))
+
+
+def run_queued_extraction(track):
+    """Run the track's latest extraction job here (the model code, so torch, needed)."""
+    from analysis.extraction import run_extraction_job
+    from analysis.models import ExtractionJob
+
+    job = ExtractionJob.objects.filter(track=track).latest("created_at")
+    return run_extraction_job(job.pk, worker="in-process")

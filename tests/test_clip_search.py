@@ -6,11 +6,12 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from analysis.extraction import run_clip_query
 from catalog.models import Track
-from tests.factories import audio_bytes, make_dataset, make_user, noise, token_for, tone
-from tests.test_extraction_end_to_end import run_queued_job, tiny_mert, upload, use_tiny_mert  # noqa: F401 (fixtures)
+from tests.factories import (
+    audio_bytes, make_dataset, make_user, noise, run_queued_extraction, token_for, tone, upload_tone,
+)
 from tests.test_recommendations_api import assert_error
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("use_tiny_mert")]
 
 CLIPS = "/api/v1/search/clip/"
 SAMPLE_RATE = 22050  # of tests.factories' signals
@@ -20,16 +21,16 @@ SAMPLE_RATE = 22050  # of tests.factories' signals
 def catalogue():
     """Three 12 s tracks, each a different tone over different noise, embedded."""
     dataset = make_dataset()
-    tracks = [upload(dataset, f"track-{seed}.wav", seconds=12.0, seed=seed) for seed in range(3)]
+    tracks = [upload_tone(dataset, f"track-{seed}.wav", seconds=12.0, seed=seed) for seed in range(3)]
     for track in tracks:
-        run_queued_job(track)
+        run_queued_extraction(track)
         track.refresh_from_db()
         assert track.status == Track.Status.READY, track.error
     return tracks
 
 
 def cut(seed, start, end):
-    """Seconds start-end of the audio `upload(..., seconds=12.0, seed=seed)` made."""
+    """Seconds start-end of the audio `upload_tone(..., seconds=12.0, seed=seed)` made."""
     signal = tone(seconds=12.0, freq=220 + 50 * seed) + noise(seconds=12.0, seed=seed)
     return audio_bytes(signal[int(start * SAMPLE_RATE):int(end * SAMPLE_RATE)])
 

@@ -10,45 +10,20 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from analysis.embeddings import load_window_features, track_vectors
-from analysis.extraction import run_extraction_job
 from analysis.models import EmbeddingSpace, ExtractionJob, TrackEmbedding, TrackFeatures
 from analysis.services import request_extraction
-from catalog.intake import ingest_upload
 from catalog.models import Track
-from tests.factories import audio_bytes, make_dataset, make_user, noise, token_for, tone
+from tests.conftest import TINY_DIM, TINY_LAYERS
 from messsite.celery import app as celery_app
-from tests.mert_checkpoint import build_checkpoint
+from tests.factories import audio_bytes, make_dataset, make_user, run_queued_extraction, token_for, tone, upload_tone
 
-pytestmark = pytest.mark.django_db(transaction=True)
-LAYERS, DIM = 3, 32  # the tiny checkpoint: 2 transformer layers + the projected CNN features
-
-
-@pytest.fixture(scope="session")
-def tiny_mert(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("tiny-mert")
-    build_checkpoint(directory, hidden_size=DIM, num_layers=LAYERS - 1)
-    return directory
-
-
-@pytest.fixture(autouse=True)
-def use_tiny_mert(settings, tiny_mert):
-    settings.MESS_MERT_MODEL = str(tiny_mert)
-    settings.MESS_MERT_PRECISION = "exact"
-
-
-def upload(dataset, name, seconds=12.0, seed=0):
-    signal = tone(seconds=seconds, freq=220 + 50 * seed) + noise(seconds=seconds, seed=seed)
-    return ingest_upload(dataset, SimpleUploadedFile(name, audio_bytes(signal)))
-
-
-def run_queued_job(track):
-    job = ExtractionJob.objects.filter(track=track).latest("created_at")
-    return run_extraction_job(job.pk, worker="in-process")
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("use_tiny_mert")]
+LAYERS, DIM = TINY_LAYERS, TINY_DIM
 
 
 def test_a_track_gets_one_vector_per_layer_and_its_window_features():
-    track = upload(make_dataset(), "twelve-seconds.wav")
-    run_queued_job(track)
+    track = upload_tone(make_dataset(), "twelve-seconds.wav")
+    run_queued_extraction(track)
 
     track.refresh_from_db()
     assert track.status == Track.Status.READY, track.error
@@ -68,16 +43,16 @@ def test_a_track_gets_one_vector_per_layer_and_its_window_features():
 
 
 def test_extraction_is_idempotent_and_forcing_replaces_everything():
-    track = upload(make_dataset(), "again.wav")
-    run_queued_job(track)
+    track = upload_tone(make_dataset(), "again.wav")
+    run_queued_extraction(track)
     first = TrackFeatures.objects.get(track=track)
 
     request_extraction([track])
-    run_queued_job(track)
+    run_queued_extraction(track)
     assert TrackFeatures.objects.get(track=track).path == first.path  # current: nothing recomputed
 
     request_extraction([track], force=True)
-    run_queued_job(track)
+    run_queued_extraction(track)
     assert TrackFeatures.objects.get(track=track).path != first.path
     assert TrackEmbedding.objects.filter(track=track).count() == LAYERS
     assert ExtractionJob.objects.filter(track=track, status=ExtractionJob.Status.SUCCEEDED).count() == 3
@@ -85,7 +60,7 @@ def test_extraction_is_idempotent_and_forcing_replaces_everything():
 
 def test_bad_audio_fails_only_its_own_track():
     dataset = make_dataset()
-    good, damaged = upload(dataset, "good.wav", seed=1), upload(dataset, "damaged.wav", seed=2)
+    good, damaged = upload_tone(dataset, "good.wav", seed=1), upload_tone(dataset, "damaged.wav", seed=2)
     # The stored file is damaged after intake accepted it (disk error, tampering...).
     path = damaged.storage.path(damaged.audio_path)
     with open(path, "r+b") as f:
@@ -93,8 +68,8 @@ def test_bad_audio_fails_only_its_own_track():
         f.write(b"\x00garbage" * 20)
         f.truncate(200)
 
-    run_queued_job(damaged)
-    run_queued_job(good)
+    run_queued_extraction(damaged)
+    run_queued_extraction(good)
 
     damaged.refresh_from_db()
     good.refresh_from_db()
@@ -144,7 +119,7 @@ def test_an_upload_through_the_api_ends_as_vectors_in_pgvector(client, celery_wo
 @pytest.fixture
 def track_left_running_by_a_killed_worker():
     """What a worker killed mid-track leaves: a running job with an old heartbeat and no rows."""
-    track = upload(make_dataset(), "interrupted.wav", seconds=6.0)
+    track = upload_tone(make_dataset(), "interrupted.wav", seconds=6.0)
     ExtractionJob.objects.filter(track=track).update(
         status=ExtractionJob.Status.RUNNING, worker="killed@host", heartbeat_at=timezone.now() - timedelta(hours=1)
     )
@@ -165,8 +140,8 @@ def test_a_starting_worker_picks_up_a_track_whose_worker_was_killed(track_left_r
 def test_a_model_that_cannot_load_fails_the_job_with_instructions(settings, tmp_path):
     settings.MESS_MERT_MODEL = str(tmp_path / "no-such-model")
     (tmp_path / "no-such-model").mkdir()
-    track = upload(make_dataset(), "waiting.wav")
-    run_queued_job(track)
+    track = upload_tone(make_dataset(), "waiting.wav")
+    run_queued_extraction(track)
     track.refresh_from_db()
     assert track.status == Track.Status.FAILED
     assert track.error.startswith("The MERT model could not be loaded:") and "config.json" in track.error
@@ -177,7 +152,7 @@ def test_the_extract_command_runs_here_and_can_keep_temporal_features(tmp_path):
 
     from django.core.management import call_command
 
-    track = upload(make_dataset(), "command.wav", seconds=6.0)
+    track = upload_tone(make_dataset(), "command.wav", seconds=6.0)
     out, err = StringIO(), StringIO()
     call_command("extract", "--track", str(track.pk), "--sync", "--force", "--temporal", str(tmp_path), stdout=out, stderr=err)
 

@@ -103,6 +103,8 @@ def test_aspects_show_the_active_spaces_map_with_its_evidence(client, corpus):
         "source": "default (research prototype)",
         "available": True,
         "problem": "",
+        "run": None,
+        "evidence": [],
     }
     harmony = aspects["harmony"]
     assert (harmony["available"], harmony["r2"], harmony["confidence"]) == (False, None, "low")
