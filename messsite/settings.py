@@ -283,6 +283,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Tracks and jobs both have a "status"; jobs and probe runs share one set of states.
+    "ENUM_NAME_OVERRIDES": {
+        "TrackStatusEnum": "catalog.models.Track.Status",
+        "JobStatusEnum": "analysis.models.ExtractionJob.Status",
+    },
 }
 
 LANGUAGE_CODE = "en-us"

@@ -43,7 +43,7 @@ def write_music(path, seconds, seed=0):
             out.write(np.stack([melody + sweep, melody - sweep], axis=1) + noise)
 
 
-def run_naive(model_dir, audio_path):
+def run_naive(model_dir, audio_path, device):
     import librosa
     import torch
     from transformers import Wav2Vec2FeatureExtractor
@@ -51,7 +51,7 @@ def run_naive(model_dir, audio_path):
     from analysis.mert import load_mert
     from analysis.pipeline import resampled_length, window_starts
 
-    model = load_mert(model_dir, device="cpu", precision="exact").module
+    model = load_mert(model_dir, device=device, precision="exact").module
     processor = Wav2Vec2FeatureExtractor.from_pretrained(model_dir)
     rate = processor.sampling_rate
     began = time.perf_counter()
@@ -63,37 +63,41 @@ def run_naive(model_dir, audio_path):
     length = resampled_length(sf.info(audio_path).frames, original_rate, rate)
     means = []
     for start in window_starts(length, rate, WINDOW_SECONDS, OVERLAP):
-        inputs = processor(audio[start : start + window], sampling_rate=rate, return_tensors="pt")
+        inputs = processor(audio[start : start + window], sampling_rate=rate, return_tensors="pt").to(model.device)
         with torch.no_grad():
             outputs = model(**inputs, output_hidden_states=True)
         all_layers = torch.stack(outputs.hidden_states).squeeze()
-        means.append(all_layers.mean(-2).numpy())
+        means.append(all_layers.mean(-2).cpu().numpy())
     return time.perf_counter() - began, np.stack(means)
 
 
-def run_pipeline(model_dir, audio_path, precision, batch_size):
+def run_pipeline(model_dir, audio_path, precision, batch_size, device):
     from analysis.mert import load_mert
     from analysis.pipeline import extract
 
-    model = load_mert(model_dir, device="cpu", precision=precision)
+    model = load_mert(model_dir, device=device, precision=precision)
     began = time.perf_counter()
     result = extract(audio_path, model, window_seconds=WINDOW_SECONDS, overlap=OVERLAP, batch_size=batch_size)
     return time.perf_counter() - began, result.window_means
 
 
 def child(args):
+    import torch
+
     if args.variant == "naive":
-        seconds, means = run_naive(args.model, args.audio)
+        seconds, means = run_naive(args.model, args.audio, args.device)
     else:
-        seconds, means = run_pipeline(args.model, args.audio, args.variant, args.batch_size)
+        seconds, means = run_pipeline(args.model, args.audio, args.variant, args.batch_size, args.device)
     np.save(args.means, means)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
-    print(json.dumps({"seconds": seconds, "peak_rss": peak}))
+    gpu_peak = torch.cuda.max_memory_allocated() if torch.cuda.is_available() else 0
+    print(json.dumps({"seconds": seconds, "peak_rss": peak, "gpu_peak": gpu_peak}))
 
 
-def measure(variant, model_dir, audio_path, means_path, batch_size):
+def measure(variant, model_dir, audio_path, means_path, batch_size, device):
     command = [sys.executable, "-m", "bench.extraction", "--child", variant, "--model", str(model_dir),
-               "--audio", str(audio_path), "--means", str(means_path), "--batch-size", str(batch_size)]
+               "--audio", str(audio_path), "--means", str(means_path), "--batch-size", str(batch_size),
+               "--device", device]
     done = subprocess.run(command, check=True, capture_output=True, text=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -109,6 +113,7 @@ def main():
     parser.add_argument("--seconds", type=float, default=60.0, help="length of the throughput track")
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--perturbation", type=float, default=0.0, help="noise added to every random weight")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto, for every variant")
     parser.add_argument("--child", dest="variant", choices=["naive", "exact", "fast"], help=argparse.SUPPRESS)
     parser.add_argument("--model", help=argparse.SUPPRESS)
     parser.add_argument("--audio", help=argparse.SUPPRESS)
@@ -131,22 +136,26 @@ def main():
         for variant in ("naive", "exact", "fast"):
             print(f"{variant} on {args.seconds:.0f} s...", file=sys.stderr)
             rows[variant] = measure(variant, scratch / "model", scratch / "track.wav",
-                                    scratch / f"{variant}.npy", args.batch_size)
+                                    scratch / f"{variant}.npy", args.batch_size, args.device)
         reference = np.load(scratch / "naive.npy")
         long_seconds = 300.0 if args.quick else 1800.0
         print(f"fast on {long_seconds / 60:.0f} min...", file=sys.stderr)
         write_music(scratch / "long.wav", long_seconds, seed=1)
-        long = measure("fast", scratch / "model", scratch / "long.wav", scratch / "long.npy", args.batch_size)
+        long = measure("fast", scratch / "model", scratch / "long.wav", scratch / "long.npy", args.batch_size,
+                       args.device)
 
-        print(f"\nMERT-v1-95M shape, random weights (+{args.perturbation:g} noise), CPU bf16: {cpu_has_bf16()}, "
+        print(f"\nMERT-v1-95M shape, random weights (+{args.perturbation:g} noise), device {args.device}, "
+              f"CPU bf16: {cpu_has_bf16()}, "
               f"{args.seconds:.0f} s 44.1 kHz stereo, {WINDOW_SECONDS:.0f} s windows, {OVERLAP:.0%} overlap, "
               f"batch {args.batch_size}")
-        print(f"{'variant':<16}{'wall s':>8}{'audio s/s':>11}{'vs naive':>10}{'peak RSS MB':>13}{'min cos':>10}{'mean cos':>10}")
+        print(f"{'variant':<16}{'wall s':>8}{'audio s/s':>11}{'vs naive':>10}{'peak RSS MB':>13}{'GPU MB':>8}"
+              f"{'min cos':>10}{'mean cos':>10}")
         for variant, row in rows.items():
             similarity = cosine(np.load(scratch / f"{variant}.npy"), reference)
             label = "naive (fp32)" if variant == "naive" else f"pipeline {variant}"
             print(f"{label:<16}{row['seconds']:>8.1f}{args.seconds / row['seconds']:>11.2f}"
                   f"{rows['naive']['seconds'] / row['seconds']:>9.2f}x{row['peak_rss'] / 2**20:>13.0f}"
+                  f"{row['gpu_peak'] / 2**20:>8.0f}"
                   f"{similarity.min():>10.6f}{similarity.mean():>10.6f}")
         estimate = " (measured)" if not args.quick else f"; 30 min estimated {long['seconds'] * 6 / 60:.1f} min wall"
         print(f"\npipeline fast on {long_seconds / 60:.0f} min: {long['seconds']:.0f} s wall, "
