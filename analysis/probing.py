@@ -9,11 +9,13 @@ people, only when what is left cannot be probed (too few tracks for the folds).
 
 import logging
 import time
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 from django.conf import settings
+from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
@@ -98,6 +100,9 @@ def collect(run, names, report):
         except TargetError as exc:
             skipped.append([feature.track_id, str(exc)])
             continue
+        except OSError as exc:  # the stored file went missing
+            skipped.append([feature.track_id, f"cannot read {feature.track.file_name}: {exc.strerror or exc}"])
+            continue
         windows = load_window_features(feature.path)
         if len(windows) != len(table.windows):
             skipped.append([feature.track_id, f"{len(windows)} feature windows but {len(table.windows)} target rows"])
@@ -133,18 +138,24 @@ def track_targets(feature, space):
     track = feature.track
     # A track shorter than one window is one window of its own length (the window rule).
     window_seconds = min(space.window_seconds, track.duration)
-    with local_file(track.storage, track.audio_path) as path:
+    with local_file(track.storage, track.audio_path) as path, midi_file(track) as midi:
         return cached_targets(path, track.sha256, feature.window_starts, window_seconds,
-                              settings.MESS_TARGET_CACHE_DIR, midi_path=midi_file(track))
+                              settings.MESS_TARGET_CACHE_DIR, midi_path=midi)
 
 
+@contextmanager
 def midi_file(track):
-    """The track's score-aligned MIDI file when its dataset ships one beside the audio
-    (MAESTRO's `midi_filename`, relative to the dataset folder of an in-place import)."""
-    name = track.metadata.get("midi_filename")
-    if name and track.audio_root and (Path(track.audio_root) / name).is_file():
-        return Path(track.audio_root) / name
-    return None
+    """A path to the track's score-aligned MIDI file, or None: the copy kept in storage
+    by the importer (`midi_path`), else the dataset's own file beside in-place audio
+    (`midi_filename`, relative to the import root: SMD, MAESTRO)."""
+    stored, name = track.metadata.get("midi_path"), track.metadata.get("midi_filename")
+    if stored and default_storage.exists(stored):
+        with local_file(default_storage, stored) as path:
+            yield path
+    elif name and track.audio_root and (Path(track.audio_root) / name).is_file():
+        yield Path(track.audio_root) / name
+    else:
+        yield None
 
 
 @transaction.atomic

@@ -11,12 +11,14 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from django.core.files import File
+from django.core.files.storage import default_storage
 from django.db.models import Q
 from django.utils.text import slugify
 
 from catalog.audio import AUDIO_SUFFIXES, AudioRejected
 from catalog.intake import DuplicateTrack, ingest_path
-from catalog.models import Dataset
+from catalog.models import Dataset, Track
 
 
 class DatasetImportError(Exception):
@@ -48,12 +50,19 @@ _SMD_NAME = re.compile(r"^(?P<composer>[^_]+)_(?P<work_id>[^_]+)_(?P<take>\d+)_(
 
 
 def smd_entries(root):
-    """Saarland Music Data: `<root>/wav-44/*.wav`, or the wav files directly under root."""
+    """Saarland Music Data: `<root>/wav-44/*.wav`, or the wav files directly under root;
+    each recording's score-aligned MIDI, when present, as `<root>/midi/<same name>.mid`."""
     folder = root / "wav-44" if (root / "wav-44").is_dir() else root
     paths = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() == ".wav")
     if not paths:
         raise DatasetImportError(f"No SMD wav files in {folder} (expected {root / 'wav-44'}/*.wav).")
-    return [Entry(path, parse_smd_name(path.stem)) for path in paths]
+    entries = []
+    for path in paths:
+        fields = parse_smd_name(path.stem)
+        if (root / "midi" / f"{path.stem}.mid").is_file():
+            fields["metadata"] = {**fields.get("metadata", {}), "midi_filename": f"midi/{path.stem}.mid"}
+        entries.append(Entry(path, fields))
+    return entries
 
 
 def parse_smd_name(stem):
@@ -194,7 +203,7 @@ def run_import(dataset, entries, *, root, copy=True):
             summary.skipped.append((entry.external_id, "already imported"))
             continue
         try:
-            ingest_path(dataset, entry.path, copy=copy, root=root, **entry.fields)
+            track = ingest_path(dataset, entry.path, copy=copy, root=root, **entry.fields)
         except DuplicateTrack as exc:
             summary.skipped.append((entry.external_id, str(exc)))
         except AudioRejected as exc:
@@ -204,4 +213,18 @@ def run_import(dataset, entries, *, root, copy=True):
         else:
             summary.imported += 1
             known.add(entry.external_id)
+            if copy:
+                keep_score(track, Path(root))
     return summary
+
+
+def keep_score(track, root):
+    """A copied track's score-aligned MIDI file (metadata `midi_filename`, relative to the
+    import root) is copied too, to `metadata["midi_path"]` in the managed storage, so
+    probing finds it after the dataset folder is gone. In-place tracks read it in place."""
+    name = track.metadata.get("midi_filename")
+    if not name or not (root / name).is_file():
+        return
+    with open(root / name, "rb") as f:
+        stored = default_storage.save(f"scores/{track.sha256}.mid", File(f))
+    Track.objects.filter(pk=track.pk).update(metadata={**track.metadata, "midi_path": stored})

@@ -57,11 +57,14 @@ def ingest_path(dataset, path, *, copy=True, root=None, **fields):
 def delete_track(track):
     """Delete a track; its managed file goes too once no other track shares those bytes."""
     audio_path, managed = track.audio_path, not track.audio_root
+    score = track.metadata.get("midi_path")
     with transaction.atomic():
         track.delete()
         if managed:
             # Only after commit: a rolled-back delete must still find its file.
             transaction.on_commit(lambda: _delete_if_unreferenced(audio_path))
+        if score:
+            transaction.on_commit(lambda: default_storage.delete(score))
 
 
 def delete_dataset(dataset):

@@ -95,3 +95,25 @@ def run_queued_extraction(track):
 
     job = ExtractionJob.objects.filter(track=track).latest("created_at")
     return run_extraction_job(job.pk, worker="in-process")
+
+
+def write_midi(path, notes, pedal, bpm=100):
+    """notes: (onset s, duration s, velocity); pedal: (seconds, value). At `bpm`, so
+    seconds depend on the tempo map."""
+    import mido
+
+    ticks_per_beat = 480
+    tempo = mido.bpm2tempo(bpm)
+    events = [(t, mido.Message("note_on", note=60, velocity=v)) for t, _, v in notes]
+    events += [(t + d, mido.Message("note_off", note=60, velocity=0)) for t, d, _ in notes]
+    events += [(t, mido.Message("control_change", control=64, value=v)) for t, v in pedal]
+    midi_track = mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=tempo)])
+    now = 0
+    for seconds, message in sorted(events, key=lambda event: event[0]):
+        tick = round(mido.second2tick(seconds, ticks_per_beat, tempo))
+        midi_track.append(message.copy(time=tick - now))
+        now = tick
+    midi = mido.MidiFile(ticks_per_beat=ticks_per_beat)
+    midi.tracks.append(midi_track)
+    midi.save(path)
+    return path

@@ -5,11 +5,13 @@ import json
 from io import StringIO
 
 import pytest
+from django.core.files.storage import default_storage
 from django.core.management import CommandError, call_command
 
 from catalog.importers import DatasetImportError, find_entries, parse_smd_name, run_import
+from catalog.intake import delete_track
 from catalog.models import Dataset, Track
-from tests.factories import audio_bytes, make_dataset, tone, write_audio
+from tests.factories import audio_bytes, make_dataset, tone, write_audio, write_midi
 
 pytestmark = pytest.mark.django_db
 
@@ -160,6 +162,26 @@ def test_smd_wav_files_directly_under_the_root_are_found(tmp_path):
 
 # --- MAESTRO --------------------------------------------------------------------------------
 
+
+
+@pytest.mark.parametrize("copy", [True, False], ids=["copied", "in-place"])
+def test_smd_scores_travel_with_their_recordings(smd_root, copy, django_capture_on_commit_callbacks):
+    (smd_root / "midi").mkdir()
+    for stem in SMD_NAMES[:2]:  # the third recording has no score
+        write_midi(smd_root / "midi" / f"{stem}.mid", [(0.0, 0.5, 64)], pedal=[])
+    import_tree("smd", smd_root, make_dataset("SMD"), copy=copy)
+    tracks = {t.external_id: t for t in Track.objects.all()}
+    scored = tracks[SMD_NAMES[0]]
+    assert scored.metadata["midi_filename"] == f"midi/{SMD_NAMES[0]}.mid"
+    assert "midi_filename" not in tracks[SMD_NAMES[2]].metadata
+    if copy:  # kept in storage, so the dataset folder may go
+        stored = scored.metadata["midi_path"]
+        assert default_storage.open(stored).read() == (smd_root / "midi" / f"{SMD_NAMES[0]}.mid").read_bytes()
+        with django_capture_on_commit_callbacks(execute=True):
+            delete_track(scored)
+        assert not default_storage.exists(stored)
+    else:
+        assert "midi_path" not in scored.metadata
 
 @pytest.mark.parametrize("index_format", ["csv", "json"])
 def test_maestro_rows_become_tracks_with_their_metadata(tmp_path, index_format):

@@ -14,10 +14,13 @@ from analysis.models import EmbeddingSpace, ProbeResult, ProbeRun
 from analysis.probing import run_probe
 from analysis.services import request_probe
 from analysis.target_specs import target_names
+from catalog.models import Track
 from recommendations.aspects import aspect_map
 from recommendations.recommender import similar_tracks
 from tests.conftest import TINY_LAYERS
-from tests.factories import audio_bytes, make_dataset, make_user, noise, run_queued_extraction, token_for, tone
+from tests.factories import (
+    audio_bytes, make_dataset, make_user, noise, run_queued_extraction, token_for, tone, write_audio, write_midi,
+)
 from tests.test_recommendations_api import assert_error
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("use_tiny_mert")]
@@ -190,3 +193,25 @@ def test_every_target_is_probed_when_none_is_named(catalogue):
     assert "0 of 9 tracks" in dropped["note_density"]
     assert [spec["name"] for spec in run.target_specs] == [n for n in target_names() if n not in dropped]
     assert ProbeResult.objects.filter(run=run).count() == TINY_LAYERS * len(run.target_specs)
+
+
+def test_midi_targets_come_from_the_scores_kept_at_import(tmp_path):
+    """An SMD-shaped folder with a score per recording, copied in: the scores' note
+    density becomes a target like any other (here: 2 to 6 notes/s, one rate per track)."""
+    from catalog.importers import find_entries, run_import
+
+    root = tmp_path / "SMD"
+    (root / "midi").mkdir(parents=True)
+    for i in range(9):
+        stem = f"Bach_BWV{800 + i}_001_20090916-SMD"
+        write_audio(root / "wav-44" / f"{stem}.wav", tone(seconds=6.0, freq=200 + 40 * i))
+        rate = 2 + i % 5
+        write_midi(root / "midi" / f"{stem}.mid", [(n / rate, 0.1, 64) for n in range(6 * rate)], pedal=[])
+    summary = run_import(make_dataset("SMD"), find_entries("smd", root), root=root, copy=True)
+    assert summary.imported == 9
+    for track in Track.objects.all():
+        run_queued_extraction(track)
+    run = probe(targets=["note_density"])
+    assert run.status == ProbeRun.Status.SUCCEEDED, run.error
+    assert run.dropped_targets == [] and run.tracks == 9
+    assert all(r.r2 is not None for r in ProbeResult.objects.filter(run=run, target="note_density"))

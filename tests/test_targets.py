@@ -1,7 +1,6 @@
 """Proxy targets for probing: known answers on generated audio and MIDI, window
 alignment, caching, and failures that say what went wrong."""
 
-import mido
 import numpy as np
 import pytest
 import soundfile as sf
@@ -9,6 +8,7 @@ import soundfile as sf
 from analysis import targets
 from analysis.target_specs import TARGETS, target_names
 from analysis.targets import TargetError, cached_targets, compute_targets
+from tests.factories import write_midi
 
 SR = 22050
 
@@ -120,26 +120,6 @@ def test_silence_gives_finite_or_nan_values_never_an_error(tmp_path):
     assert silent[table.names.index("rms_level")] == pytest.approx(targets.SILENCE_DB)
     assert silent[table.names.index("onset_density")] == 0
     assert np.isfinite(column(table, "spectral_centroid")[1])
-
-
-def write_midi(path, notes, pedal, bpm=100):
-    """notes: (onset s, duration s, velocity); pedal: (seconds, value). At `bpm`, so
-    seconds depend on the tempo map."""
-    ticks_per_beat = 480
-    tempo = mido.bpm2tempo(bpm)
-    events = [(t, mido.Message("note_on", note=60, velocity=v)) for t, _, v in notes]
-    events += [(t + d, mido.Message("note_off", note=60, velocity=0)) for t, d, _ in notes]
-    events += [(t, mido.Message("control_change", control=64, value=v)) for t, v in pedal]
-    midi_track = mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=tempo)])
-    now = 0
-    for seconds, message in sorted(events, key=lambda event: event[0]):
-        tick = round(mido.second2tick(seconds, ticks_per_beat, tempo))
-        midi_track.append(message.copy(time=tick - now))
-        now = tick
-    midi = mido.MidiFile(ticks_per_beat=ticks_per_beat)
-    midi.tracks.append(midi_track)
-    midi.save(path)
-    return path
 
 
 def test_midi_targets_count_notes_velocities_and_pedal(tmp_path):
