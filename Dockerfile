@@ -15,9 +15,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 # Uploads of several hundred MB outlast gunicorn's default 30 s worker timeout.
 ENV GUNICORN_CMD_ARGS="--bind 0.0.0.0:8000 --timeout 300 --access-logfile -"
 
-# libsndfile decodes and validates audio (through soundfile) in web and worker alike.
+# libsndfile decodes and validates audio (through soundfile) in web and worker alike;
+# ml workers also render the demo corpus with FluidSynth.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends libsndfile1 \
+    && if [ "$REQUIREMENTS" = "ml" ]; then apt-get install -y --no-install-recommends libfluidsynth3; fi \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app

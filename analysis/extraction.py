@@ -18,12 +18,12 @@ from analysis.embeddings import is_current, local_file, save_window_features, st
 from analysis.mert import MertLoadError, load_mert
 from analysis.models import ClipQuery, EmbeddingSpace, ExtractionJob
 from analysis.pipeline import AudioDecodeError, extract
+from analysis.progress import throttled
 from analysis.services import activate_space, fail_job
 from catalog.models import Track
 
 log = logging.getLogger(__name__)
 Status = ExtractionJob.Status
-PROGRESS_EVERY_SECONDS = 1.0
 
 
 def run_extraction_job(job_id, *, worker="", on_progress=None, temporal_dir=None):
@@ -100,22 +100,15 @@ def space_for(model):
 
 
 def _progress_reporter(job_id, also=None):
-    """Write progress to the job at most once a second: a heartbeat as well as a number."""
-    last = 0.0
+    """Progress on the job at most once a second: a heartbeat as well as a number."""
 
-    def report(done, total):
-        nonlocal last
-        if also:
-            also(done, total)
-        now = time.monotonic()
-        if now - last >= PROGRESS_EVERY_SECONDS or done == total:
-            last = now
-            ExtractionJob.objects.filter(pk=job_id).update(
-                windows_done=done, windows_total=total, progress=round(100 * done / max(total, 1), 1),
-                heartbeat_at=timezone.now(),
-            )
+    def write(done, total):
+        ExtractionJob.objects.filter(pk=job_id).update(
+            windows_done=done, windows_total=total, progress=round(100 * done / max(total, 1), 1),
+            heartbeat_at=timezone.now(),
+        )
 
-    return report
+    return throttled(write, also, final=lambda done, total: done == total)
 
 
 def _finish(job, track, *, space, extract_seconds=None):

@@ -5,6 +5,15 @@ from pgvector.django import VectorField
 from catalog.models import Track
 
 
+class JobStatus(models.TextChoices):
+    """The states of the work done on workers: extraction jobs, search clips, probe runs."""
+
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
 class EmbeddingSpace(models.Model):
     """One encoder with one set of weights and windowing: vectors are comparable only
     within a space. Spaces of different models or settings coexist; one is active."""
@@ -66,11 +75,7 @@ class TrackFeatures(models.Model):
 
 
 class ExtractionJob(models.Model):
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
+    Status = JobStatus
 
     ACTIVE_STATES = (Status.QUEUED, Status.RUNNING)
 
@@ -114,11 +119,7 @@ class ClipQuery(models.Model):
     """A short clip a client searches with: embedded on the ml queue like a track, then
     matched against the catalogue when the client polls."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
+    Status = JobStatus
 
     owner = models.ForeignKey("auth.User", null=True, blank=True, on_delete=models.CASCADE, related_name="clips")
     original_name = models.CharField(max_length=300)
@@ -144,11 +145,7 @@ class ProbeRun(models.Model):
     per (layer, target) scored by cross-validation grouped by track (analysis/probing.py).
     A finished run is the evidence behind the aspect map (recommendations/aspects.py)."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
+    Status = JobStatus
 
     ACTIVE_STATES = (Status.QUEUED, Status.RUNNING)
 

@@ -22,13 +22,13 @@ from django.utils import timezone
 from analysis.embeddings import load_window_features, local_file
 from analysis.models import ProbeResult, ProbeRun, TrackFeatures
 from analysis.probes import DEFAULT_ALPHAS, probe_layers, track_folds
+from analysis.progress import throttled
 from analysis.target_specs import specs, target_names
 from analysis.targets import TargetError, cached_targets
 
 log = logging.getLogger(__name__)
 Status = ProbeRun.Status
 TARGETS_SHARE = 50.0  # percent of the progress bar for computing targets; the rest is probing
-PROGRESS_EVERY_SECONDS = 1.0
 
 
 class ProbeFailed(Exception):
@@ -182,16 +182,7 @@ def fail_run(run_id, reason):
 
 
 def _progress_reporter(run_id, also=None):
-    """Write progress to the run at most once a second."""
-    last = 0.0
+    def write(percent, stage):
+        ProbeRun.objects.filter(pk=run_id).update(progress=round(percent, 1), stage=stage)
 
-    def report(percent, stage):
-        nonlocal last
-        if also:
-            also(percent, stage)
-        now = time.monotonic()
-        if now - last >= PROGRESS_EVERY_SECONDS:
-            last = now
-            ProbeRun.objects.filter(pk=run_id).update(progress=round(percent, 1), stage=stage)
-
-    return report
+    return throttled(write, also)

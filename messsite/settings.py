@@ -233,7 +233,7 @@ MESS_JOB_STALE_SECONDS = env_int("MESS_JOB_STALE_SECONDS", 300)
 MESS_FAISS_ENABLED = env_bool("MESS_FAISS_ENABLED", True)  # off: every query goes to pgvector
 MESS_FAISS_EXACT_MAX = env_int("MESS_FAISS_EXACT_MAX", 50_000)  # above this, MESS_FAISS_APPROXIMATE
 MESS_FAISS_APPROXIMATE = env_str("MESS_FAISS_APPROXIMATE", "ivf")  # ivf, or hnsw (~20x slower to build)
-MESS_FAISS_IVF_NPROBE = env_int("MESS_FAISS_IVF_NPROBE", 16)  # lists visited per query
+MESS_FAISS_IVF_NPROBE = env_int("MESS_FAISS_IVF_NPROBE", 8)  # lists visited per query
 MESS_FAISS_HNSW_M = env_int("MESS_FAISS_HNSW_M", 32)
 MESS_FAISS_HNSW_EF_CONSTRUCTION = env_int("MESS_FAISS_HNSW_EF_CONSTRUCTION", 64)
 MESS_FAISS_HNSW_EF_SEARCH = env_int("MESS_FAISS_HNSW_EF_SEARCH", 64)
@@ -286,7 +286,7 @@ SPECTACULAR_SETTINGS = {
     # Tracks and jobs both have a "status"; jobs and probe runs share one set of states.
     "ENUM_NAME_OVERRIDES": {
         "TrackStatusEnum": "catalog.models.Track.Status",
-        "JobStatusEnum": "analysis.models.ExtractionJob.Status",
+        "JobStatusEnum": "analysis.models.JobStatus",
     },
 }
 

@@ -5,6 +5,7 @@ is stored, served by the API and exported, and its aspect map drives `aspect=`."
 import csv
 import io
 import json
+import time
 
 import numpy as np
 import pytest
@@ -178,6 +179,20 @@ def test_a_finished_run_serves_its_heatmap_and_exports(client, catalogue):
     cell = next(r for r in rows if (r["layer"], r["target"]) == ("1", "rms_level"))
     assert float(cell["r2"]) == pytest.approx(stored.r2)
     assert len([r for r in rows if r["layer"] == "weighted"][0]["weights"].split()) == TINY_LAYERS
+
+
+@pytest.mark.broker
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_runs_the_probe_a_curator_asks_for(client, catalogue, celery_worker_process):
+    response = staff_client(client).post(PROBES, {"targets": TARGETS, "folds": 3}, content_type="application/json")
+    assert response.status_code == 202, response.content
+    url = response.json()["url"]
+    deadline = time.monotonic() + 180
+    while (body := client.get(url).json())["status"] in ("queued", "running"):
+        assert time.monotonic() < deadline, f"the run did not finish: {body}"
+        time.sleep(0.5)
+    assert body["status"] == "succeeded", body["error"]
+    assert body["tracks"] == 9 and body["heatmap"]["targets"] == TARGETS
 
 
 def test_exporting_an_unfinished_run_is_409(client, catalogue):

@@ -80,7 +80,7 @@ def test_migrate_on_postgres_without_pgvector_stops_with_instructions(plain_post
 
 WEB_PACKAGES = ["messsite", "catalog", "analysis", "recommendations"]
 # The model code itself: only workers on the ml queue import these.
-WORKER_ONLY = {"analysis.mert", "analysis.pipeline", "analysis.extraction", "analysis.targets", "analysis.probing"}
+WORKER_ONLY = {"analysis.mert", "analysis.pipeline", "analysis.extraction", "analysis.targets", "analysis.probing", "analysis.classic"}
 BLOCK_ML = """
 import importlib.abc, sys
 class BlockML(importlib.abc.MetaPathFinder):

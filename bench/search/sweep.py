@@ -1,11 +1,14 @@
 """Build-time / latency / recall sweep of FAISS index shapes on one normalised matrix.
 
 `python -m bench.search.sweep [--tracks 100000]` runs it alone on the synthetic vectors
-(no database); bench.search runs it on layer 0 and adds its rows to the one table.
+(no database), or with `--space ID --layer L` on a real layer of this installation's
+database, to choose MESS_FAISS_IVF_NPROBE for real embeddings; bench.search runs it on
+layer 0 and adds its rows to the one table.
 Latency here is faiss's own `index.search` of one query (no registry, no version check).
 """
 
 import argparse
+import os
 import time
 
 import faiss
@@ -78,9 +81,20 @@ if __name__ == "__main__":
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--tracks", type=int, default=100_000)
+    parser.add_argument("--space", type=int, help="an embedding space of this installation's database")
+    parser.add_argument("--layer", type=int, default=0)
     args = parser.parse_args()
     faiss.omp_set_num_threads(2)
-    unit = synthetic(args.tracks, seed=0)
-    faiss.normalize_L2(unit)
-    picks = np.random.default_rng(1).choice(args.tracks, QUERIES, replace=False)
+    if args.space:
+        import django
+
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "messsite.settings")
+        django.setup()
+        from recommendations.index import read_vectors
+
+        unit = read_vectors(args.space, args.layer)[2]  # normalised
+    else:
+        unit = synthetic(args.tracks, seed=0)
+        faiss.normalize_L2(unit)
+    picks = np.random.default_rng(1).choice(len(unit), min(QUERIES, len(unit)), replace=False)
     sweep(unit, picks, log=lambda *r: print("%-40s build %6.2f s  p50 %.3f  p99 %.3f ms  recall %.3f" % r, flush=True))

@@ -1,0 +1,120 @@
+"""The demo corpus: real works rendered to WAV + MIDI, cached, and imported once."""
+
+import hashlib
+import os
+import subprocess
+import sys
+from io import StringIO
+from pathlib import Path
+
+import numpy as np
+import pretty_midi
+import pytest
+import soundfile as sf
+from django.core.management import CommandError, call_command
+
+from analysis.probing import midi_file
+from catalog import demo_corpus
+from catalog.models import Dataset, Track
+
+pytestmark = pytest.mark.django_db
+
+SECONDS = 4.0
+EXCERPTS = demo_corpus.plan(seconds=SECONDS, limit=3)
+
+
+def digest(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    root = tmp_path_factory.mktemp("demo")
+    for excerpt in EXCERPTS:
+        assert demo_corpus.render(excerpt, root)
+    return root
+
+
+def test_the_first_excerpts_are_one_work_by_several_ensembles():
+    assert len({e.work for e in EXCERPTS}) == 1
+    assert len({e.ensemble for e in EXCERPTS}) == 3
+
+
+def test_excerpts_are_audible_audio_of_the_requested_length(rendered):
+    for excerpt in EXCERPTS:
+        audio, rate = sf.read(rendered / excerpt.audio_name)
+        assert rate == demo_corpus.SAMPLE_RATE
+        assert len(audio) / rate == pytest.approx(SECONDS, abs=0.01)
+        assert np.sqrt(np.mean(audio**2)) > 0.02
+        assert np.abs(audio).max() == pytest.approx(demo_corpus.PEAK, abs=0.01)
+
+
+def test_the_midi_is_the_excerpt_with_every_part_on_its_ensemble_program(rendered):
+    for excerpt in EXCERPTS:
+        midi = pretty_midi.PrettyMIDI(str(rendered / excerpt.midi_name))
+        assert midi.get_end_time() <= SECONDS + 0.01
+        programs = [part.program for part in midi.instruments]
+        assert programs == demo_corpus.ENSEMBLES[excerpt.ensemble].programs(len(programs))
+
+
+def test_ensembles_sound_different_for_the_same_work(rendered):
+    signals = [sf.read(rendered / excerpt.audio_name)[0] for excerpt in EXCERPTS]
+    spectra = [np.abs(np.fft.rfft(signal)) for signal in signals]
+    spectra = [spectrum / spectrum.sum() for spectrum in spectra]
+    for i in range(len(spectra)):
+        for j in range(i + 1, len(spectra)):
+            assert np.abs(spectra[i] - spectra[j]).sum() > 0.2  # total variation: far from equal
+
+
+def test_rendering_gives_the_same_bytes_every_time(rendered, tmp_path):
+    # The other ensembles of the work were rendered since, from the same parsed score.
+    excerpt = EXCERPTS[0]
+    assert demo_corpus.render(excerpt, tmp_path)
+    for name in (excerpt.audio_name, excerpt.midi_name):
+        assert digest(tmp_path / name) == digest(rendered / name)
+
+
+def test_command_imports_the_excerpts_in_place_once(tmp_path):
+    out = StringIO()
+    call_command("make_demo_corpus", limit=3, seconds=SECONDS, output=str(tmp_path), stdout=out)
+    assert "3 rendered, 0 reused, 3 imported, 0 skipped, 0 failed" in out.getvalue()
+
+    dataset = Dataset.objects.get(slug="demo")
+    assert (dataset.name, dataset.source_kind) == ("Demo corpus", Dataset.SourceKind.DEMO)
+    tracks = list(dataset.tracks.order_by("external_id"))
+    assert {t.metadata["instrument"] for t in tracks} == {e.ensemble for e in EXCERPTS}
+    for track in tracks:
+        assert (track.composer, track.work) == ("Johann Sebastian Bach", "BWV 269")
+        assert track.metadata["instrument"] in track.title
+        assert track.audio_root == str(tmp_path) and track.status == Track.Status.PENDING
+        assert track.duration == pytest.approx(SECONDS, abs=0.01)
+        with midi_file(track) as midi:
+            assert midi == tmp_path / track.metadata["midi_filename"] and midi.is_file()
+
+    files = {path: path.stat().st_mtime_ns for path in tmp_path.rglob("*") if path.is_file()}
+    out = StringIO()
+    call_command("make_demo_corpus", limit=3, seconds=SECONDS, output=str(tmp_path), stdout=out)
+    assert "0 rendered, 3 reused, 0 imported, 3 skipped, 0 failed" in out.getvalue()
+    assert dataset.tracks.count() == 3
+    assert {path: path.stat().st_mtime_ns for path in tmp_path.rglob("*") if path.is_file()} == files
+
+
+def test_a_missing_synthesizer_says_what_to_install(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "fluidsynth", None)  # as when libfluidsynth3 is missing
+    with pytest.raises(CommandError, match="apt-get install libfluidsynth3"):
+        call_command("make_demo_corpus", limit=1, seconds=SECONDS, output=str(tmp_path), stdout=StringIO())
+    assert not list(tmp_path.rglob("*.wav"))
+
+
+def test_the_web_modules_do_not_load_music21_or_a_synthesizer():
+    script = (
+        "import sys, django; django.setup()\n"
+        "import catalog.demo_corpus, catalog.management.commands.make_demo_corpus\n"
+        "loaded = {'music21', 'pretty_midi', 'fluidsynth'} & {m.split('.')[0] for m in sys.modules}\n"
+        "assert not loaded, loaded\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True,
+        timeout=120, env={**os.environ, "DJANGO_SETTINGS_MODULE": "messsite.settings"},
+    )
+    assert result.returncode == 0, result.stderr
