@@ -8,7 +8,10 @@ MESS_FAISS_COMPRESSION stores vectors as float16 or 8-bit scalars instead of flo
 
 Freshness: at most every MESS_INDEX_CHECK_SECONDS a search reads the space's `version`
 (one query). When it moved, a background thread builds the new index while the old one
-(or pgvector, before the first build) keeps answering, then swaps it in. Every built
+(or pgvector, before the first build) keeps answering, then swaps it in. A rebuild
+reads only the rows written since the last saved index (`read_changes`: the layer's row
+ids, then the new rows' vectors) and takes the others from that index, unless more than
+REUSE_MAX_CHANGED of the layer changed or its vectors are compressed. Every built
 index is saved under MESS_INDEX_DIR and memory-mapped from there, so the processes on
 one host share one copy in the page cache and only one of them builds each version
 (a file lock); `manage.py build_indexes` saves them before the web processes start.
@@ -40,6 +43,7 @@ log = logging.getLogger(__name__)
 QUANTIZERS = {"none": None, "fp16": faiss.ScalarQuantizer.QT_fp16, "sq8": faiss.ScalarQuantizer.QT_8bit}
 COPY_HEADER_BYTES, COPY_TRAILER_BYTES = 19, 2
 IVF_TRAINING_PER_LIST = 64  # k-means on a sample: enough for stable lists, far cheaper than all rows
+REUSE_MAX_CHANGED = 0.2  # a refresh reads the whole layer again when more of it changed
 
 
 @dataclass(frozen=True, eq=False)
@@ -51,6 +55,7 @@ class LayerIndex:
     ids: np.ndarray  # the track id of each row of `index`
     order: np.ndarray  # argsort of `ids`, to find rows by track id
     path: Path  # the .faiss file the index is memory-mapped from
+    embedding_rows: np.ndarray | None  # the TrackEmbedding id of each row (None in older files)
 
     def rows(self, track_ids):
         """Row of each track id in the index, -1 where it has none."""
@@ -157,15 +162,17 @@ def load_or_build(space_id, layer):
         path = _path(space_id, created, layer, _db_version(space_id))
         if path.exists():
             return _load(path, space_id, layer)
-        version, ids, matrix = read_vectors(space_id, layer)
+        previous = _reusable(space_id, created, layer)
+        read = (previous and read_changes(space_id, layer, previous)) or read_vectors(space_id, layer)
+        version, rows, ids, matrix = read
         path = _path(space_id, created, layer, version)
-        _save(build(matrix), ids, path)
-        del matrix
+        _save(build(matrix), rows, ids, path)
+        del matrix, read
         return _load(path, space_id, layer)
 
 
 def read_vectors(space_id, layer):
-    """(space version, track ids, L2-normalised float32 matrix) of one layer, read with
+    """(space version, embedding row ids, track ids, L2-normalised float32 matrix) of one layer, read with
     binary COPY parsed straight into numpy (no Python object per row). The server's
     vector output dominates, so MESS_INDEX_READ_CONNECTIONS connections each read a share
     of the rows, all in one snapshot (exported by the first, as pg_dump -j does)."""
@@ -179,11 +186,38 @@ def read_vectors(space_id, layer):
         with ThreadPoolExecutor(parts - 1) if parts > 1 else nullcontext() as pool:
             others = [pool.submit(_copy_in_snapshot, snapshot, space_id, layer, part, parts) for part in range(1, parts)]
             shares = [_copy_rows(cursor, space_id, layer, 0, parts)] + [other.result() for other in others]
-    ids, matrix = zip(*(_parse_copy(data, dim, space_id, layer) for data in shares))
+    rows, ids, matrix = (np.concatenate(part) for part in zip(*(_parse_copy(data, dim, space_id, layer)
+                                                                for data in shares)))
     del shares
-    ids, matrix = np.concatenate(ids), np.concatenate(matrix)
     faiss.normalize_L2(matrix)
-    return version, ids, matrix
+    return version, rows, ids, matrix
+
+
+def read_changes(space_id, layer, previous):
+    """read_vectors' answer built from `previous` (a saved index of an older version whose
+    vectors are exact) plus only the rows written since, or None when too much changed.
+    A layer's row ids cost a fraction of its vectors to read, and most version moves add
+    or replace a few tracks: this keeps a refresh far below a full read."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        cursor.execute("SELECT version, dim FROM analysis_embeddingspace WHERE id = %s", [space_id])
+        version, dim = cursor.fetchone()
+        current = _copy_row_ids(cursor, space_id, layer)
+        kept = np.isin(previous.embedding_rows, current)
+        new = current[~np.isin(current, previous.embedding_rows)]
+        if (~kept).sum() + len(new) > REUSE_MAX_CHANGED * max(len(current), 1):
+            return None
+        data = bytearray()
+        query = ("COPY (SELECT id, track_id, vector FROM analysis_trackembedding WHERE id = ANY(%s)) "
+                 "TO STDOUT (FORMAT BINARY)")
+        with cursor.copy(query, [new.tolist()]) as copy:
+            for block in copy:
+                data += block
+    rows, ids, fresh = _parse_copy(data, dim, space_id, layer)
+    faiss.normalize_L2(fresh)
+    kept = np.flatnonzero(kept)
+    matrix = np.concatenate([previous.index.reconstruct_batch(kept), fresh])
+    return version, np.concatenate([previous.embedding_rows[kept], rows]), np.concatenate([previous.ids[kept], ids]), matrix
 
 
 def _copy_in_snapshot(snapshot, space_id, layer, part, parts):
@@ -200,7 +234,7 @@ def _copy_in_snapshot(snapshot, space_id, layer, part, parts):
 def _copy_rows(cursor, space_id, layer, part, parts):
     data = bytearray()
     query = (
-        "COPY (SELECT track_id, vector FROM analysis_trackembedding "
+        "COPY (SELECT id, track_id, vector FROM analysis_trackembedding "
         f"WHERE space_id = {int(space_id)} AND layer = {int(layer)} AND track_id % {int(parts)} = {int(part)}) "
         "TO STDOUT (FORMAT BINARY)"
     )
@@ -210,17 +244,30 @@ def _copy_rows(cursor, space_id, layer, part, parts):
     return data
 
 
+def _copy_row_ids(cursor, space_id, layer):
+    """The TrackEmbedding ids of one layer, in one binary COPY."""
+    data = bytearray()
+    query = (f"COPY (SELECT id FROM analysis_trackembedding WHERE space_id = {int(space_id)} "
+             f"AND layer = {int(layer)}) TO STDOUT (FORMAT BINARY)")
+    with cursor.copy(query) as copy:
+        for block in copy:
+            data += block
+    row = np.dtype([("fields", ">i2"), ("row_len", ">i4"), ("row", ">i8")])
+    count = (len(data) - COPY_HEADER_BYTES - COPY_TRAILER_BYTES) // row.itemsize
+    return np.frombuffer(data, dtype=row, count=count, offset=COPY_HEADER_BYTES)["row"].astype(np.int64)
+
+
 def _parse_copy(data, dim, space_id, layer):
-    """(track ids, float32 vectors) of one binary COPY. Each row: field count, then
-    (length, int8 track id), then (length, pgvector's binary form: int16 dim, int16
-    unused, float4[dim]), all big-endian."""
-    row = np.dtype([("fields", ">i2"), ("id_len", ">i4"), ("id", ">i8"), ("vector_len", ">i4"),
-                    ("dim", ">i2"), ("unused", ">i2"), ("vector", ">f4", (dim,))])
+    """(embedding row ids, track ids, float32 vectors) of one binary COPY. Each row: field
+    count, then (length, int8 row id), (length, int8 track id), (length, pgvector's binary
+    form: int16 dim, int16 unused, float4[dim]), all big-endian."""
+    row = np.dtype([("fields", ">i2"), ("row_len", ">i4"), ("row", ">i8"), ("id_len", ">i4"), ("id", ">i8"),
+                    ("vector_len", ">i4"), ("dim", ">i2"), ("unused", ">i2"), ("vector", ">f4", (dim,))])
     body = len(data) - COPY_HEADER_BYTES - COPY_TRAILER_BYTES
     records = np.frombuffer(data, dtype=row, count=body // row.itemsize, offset=COPY_HEADER_BYTES)
     if body % row.itemsize or (records["dim"] != dim).any():
         raise ValueError(f"space {space_id} layer {layer} holds vectors that are not {dim}-dimensional")
-    return records["id"].astype(np.int64), records["vector"].astype(np.float32)
+    return records["row"].astype(np.int64), records["id"].astype(np.int64), records["vector"].astype(np.float32)
 
 
 def build(matrix):
@@ -341,12 +388,17 @@ def _ids_path(path):
     return path.with_suffix(".ids.npy")
 
 
-def _save(index, ids, path):
+def _rows_path(path):
+    return path.with_suffix(".rows.npy")
+
+
+def _save(index, rows, ids, path):
     """Write atomically (ids first: a reader looks for the .faiss file), then drop the
     files of older versions; processes still mapping them keep their pages."""
     temp = path.with_name(f".{path.name}.{os.getpid()}")
-    np.save(temp, ids)  # appends .npy
-    os.replace(temp.with_name(temp.name + ".npy"), _ids_path(path))
+    for array, final in ((ids, _ids_path(path)), (rows, _rows_path(path))):
+        np.save(temp, array)  # appends .npy
+        os.replace(temp.with_name(temp.name + ".npy"), final)
     faiss.write_index(index, str(temp))
     os.replace(temp, path)
     stem = path.name.split("_v")[0]
@@ -359,8 +411,21 @@ def _load(path, space_id, layer):
     # IO_FLAG_MMAP_IFC maps the vectors (and graph) instead of copying them to the heap.
     index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC)
     ids = np.load(_ids_path(path))
+    rows = np.load(_rows_path(path)) if _rows_path(path).exists() else None
     version = int(path.stem.split("_v")[1].split("_")[0])
-    return LayerIndex(space_id, layer, version, index, ids, np.argsort(ids, kind="stable"), path)
+    return LayerIndex(space_id, layer, version, index, ids, np.argsort(ids, kind="stable"), path, rows)
+
+
+def _reusable(space_id, created, layer):
+    """The newest saved index of this (space, layer) and shape whose vectors can be read
+    back exactly (uncompressed flat or IVF), or None."""
+    newest = _path(space_id, created, layer, 0)
+    stem, shape = newest.name.split("_v0_")
+    saved = sorted(newest.parent.glob(f"{stem}_v*_{shape}"), key=lambda p: int(p.name.split("_v")[1].split("_")[0]))
+    if not saved or not _rows_path(saved[-1]).exists():
+        return None
+    previous = _load(saved[-1], space_id, layer)
+    return previous if backend_name(previous.index) in ("faiss-flat", "faiss-ivf") else None
 
 
 def _search_params(index, k, selector=None):

@@ -110,7 +110,7 @@ def test_vectors_are_normalised_rows_in_the_order_asked(space, catalogue):
 def test_the_bulk_read_returns_every_row_once_whatever_the_connections(space, catalogue, settings, connections):
     settings.MESS_INDEX_READ_CONNECTIONS = connections
     ids, vectors = catalogue[1]
-    version, read_ids, matrix = index.read_vectors(space.pk, 1)
+    version, _rows, read_ids, matrix = index.read_vectors(space.pk, 1)
     assert version == space.version
     order = np.argsort(read_ids)
     assert read_ids[order].tolist() == sorted(ids)
@@ -139,6 +139,39 @@ def test_new_embeddings_appear_and_deleted_tracks_disappear_without_restart(spac
     assert status["size"] == len(ids) - 150
 
 
+@pytest.mark.parametrize("exact_max", [50_000, 0], ids=["flat", "ivf"])
+def test_a_refresh_reads_only_the_rows_written_since(space, catalogue, settings, monkeypatch, exact_max):
+    settings.MESS_FAISS_EXACT_MAX = exact_max
+    settings.MESS_FAISS_IVF_NPROBE = 64  # every list: the IVF answers exactly
+    ids, vectors = catalogue[0]
+    index.load_or_build(space.pk, 0)
+    # One track re-extracted (new vector, new row), one added, one deleted: 3 of 300 rows.
+    moved, newcomer = Track.objects.get(pk=ids[7]), make_track(title="newcomer")
+    for track, vector in ((moved, -vectors[0]), (newcomer, -vectors[1])):
+        store_track_embeddings(track, space, track_mean=np.stack([vector] * LAYERS),
+                               window_means=np.stack([np.stack([vector] * LAYERS)]), window_starts=[0])
+    Track.objects.filter(pk=ids[8]).delete()
+    monkeypatch.setattr(index, "read_vectors", lambda *args: pytest.fail("read the whole layer again"))
+    refreshed = index.load_or_build(space.pk, 0)
+    assert len(refreshed.ids) == len(ids) and ids[8] not in refreshed.ids
+    wait_for_index(space, 0)  # this process swaps in the saved refresh
+    for track_id, vector in ((moved.pk, -vectors[0]), (newcomer.pk, -vectors[1]), (ids[3], vectors[3])):
+        np.testing.assert_allclose(index.vectors(space, 0, [track_id])[0], vector / np.linalg.norm(vector), atol=1e-6)
+    for query in (-vectors[0], vectors[5]):
+        assert ids_of(index.search(space, 0, query, 5)) == ids_of(exact_scan(space, 0, query, 5))
+
+
+def test_a_refresh_after_many_changes_reads_the_whole_layer(space, catalogue, monkeypatch):
+    ids, _ = catalogue[0]
+    index.load_or_build(space.pk, 0)
+    Track.objects.filter(pk__in=ids[:100].tolist()).delete()  # a third of the layer
+    full_reads = []
+    read = index.read_vectors
+    monkeypatch.setattr(index, "read_vectors", lambda *args: full_reads.append(args) or read(*args))
+    assert len(index.load_or_build(space.pk, 0).ids) == len(ids) - 100
+    assert full_reads == [(space.pk, 0)]
+
+
 def test_a_saved_index_is_memory_mapped_by_the_next_process(space, catalogue, settings):
     ids, vectors = catalogue[0]
     first = wait_for_index(space, 0)
@@ -149,7 +182,7 @@ def test_a_saved_index_is_memory_mapped_by_the_next_process(space, catalogue, se
     assert index.search(space, 0, vectors[3], 10) == before
     files = sorted(p.name for p in settings.MESS_INDEX_DIR.iterdir())
     saved = f"s{space.pk}-{int(space.created_at.timestamp() * 1e6)}_l0_v{space.version}_none-50000-ivf-32-64"
-    assert files == [f"{saved}.faiss", f"{saved}.ids.npy", f"s{space.pk}_l0.lock"]
+    assert files == [f"{saved}.faiss", f"{saved}.ids.npy", f"{saved}.rows.npy", f"s{space.pk}_l0.lock"]
 
     settings.MESS_FAISS_COMPRESSION = "sq8"  # another shape of index is built, not the saved one reused
     index.clear()

@@ -92,7 +92,7 @@ if __name__ == "__main__":
         django.setup()
         from recommendations.index import read_vectors
 
-        unit = read_vectors(args.space, args.layer)[2]  # normalised
+        unit = read_vectors(args.space, args.layer)[3]  # normalised
     else:
         unit = synthetic(args.tracks, seed=0)
         faiss.normalize_L2(unit)
