@@ -101,7 +101,8 @@ class ProbeRunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         data = params.validated_data
         space = data.get("space") or active_space()
         if space is None:
-            raise exceptions.ValidationError({"space": ["No embedding space is active yet: extract some tracks first."]})
+            message = "No embedding space is active yet: extract some tracks first."
+            raise exceptions.ValidationError({"space": [message]})
         run = request_probe(space, dataset=data.get("dataset"), targets=data["targets"],
                             parameters={"folds": data["folds"]}, user=request.user)
         body = ProbeRunDetailSerializer(run, context={"request": request}).data

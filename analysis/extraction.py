@@ -9,6 +9,7 @@ import logging
 import time
 from pathlib import Path
 
+from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
@@ -16,10 +17,10 @@ from django.utils import timezone
 from analysis.conf import setting
 from analysis.embeddings import is_current, local_file, save_window_features, store_track_embeddings
 from analysis.mert import MertLoadError, load_mert
-from analysis.models import ClipQuery, EmbeddingSpace, ExtractionJob
-from analysis.pipeline import AudioDecodeError, extract
+from analysis.models import ClipQuery, EmbeddingSpace, Encoder, ExtractionJob
+from analysis.pipeline import AudioDecodeError
 from analysis.progress import throttled
-from analysis.services import activate_space, fail_job
+from analysis.services import activate_space, active_space, fail_job
 from catalog.models import Track
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ def run_extraction_job(job_id, *, worker="", on_progress=None, temporal_dir=None
     track = job.track
     loading_started = time.perf_counter()
     try:
-        model = load_mert()
+        model = load_encoder(job.encoder)
     except MertLoadError as exc:
         # A configuration problem, not the track's: say so, with the loader's instructions.
         fail_job(job.pk, f"The MERT model could not be loaded: {exc}")
@@ -56,13 +57,13 @@ def run_extraction_job(job_id, *, worker="", on_progress=None, temporal_dir=None
     Track.objects.filter(pk=track.pk).update(status=Track.Status.PROCESSING, error="")
     started = time.perf_counter()
     try:
+        # Per-frame hidden states exist only for MERT (the command refuses the rest).
+        temporal = {"temporal_path": Path(temporal_dir) / f"track-{track.pk}.npy"} if temporal_dir else {}
         with local_file(track.storage, track.audio_path) as path:
-            result = extract(
-                path, model,
-                window_seconds=space.window_seconds, overlap=space.overlap,
+            result = model.encode(
+                path, window_seconds=space.window_seconds, overlap=space.overlap,
                 on_progress=_progress_reporter(job.pk, on_progress),
-                name=track.metadata.get("original_name") or track.file_name,
-                temporal_path=Path(temporal_dir) / f"track-{track.pk}.npy" if temporal_dir else None,
+                name=track.metadata.get("original_name") or track.file_name, **temporal,
             )
     except AudioDecodeError as exc:
         fail_job(job.pk, str(exc))
@@ -74,12 +75,24 @@ def run_extraction_job(job_id, *, worker="", on_progress=None, temporal_dir=None
     return job
 
 
+def load_encoder(name):
+    """The encoder `name` (models.Encoder) names: MERT as configured (MertLoadError when
+    its weights cannot be had), or the classic descriptors, which need nothing."""
+    if name == Encoder.CLASSIC:
+        from analysis.classic import ClassicEncoder
+
+        return ClassicEncoder()
+    if name == Encoder.MERT:
+        return load_mert()
+    raise ValueError(f"Unknown encoder {name!r}; known: {', '.join(Encoder.values)}.")
+
+
 def space_for(model):
-    """The embedding space of this model and windowing, created on first use; the first
-    space ever made becomes the active one."""
+    """The embedding space of this encoder, weights and windowing, created on first use;
+    the first space ever made becomes the active one. Both encoders cut the same windows."""
     window_seconds, overlap = setting("MERT_WINDOW_SECONDS"), setting("MERT_OVERLAP")
     space, created = EmbeddingSpace.objects.get_or_create(
-        encoder="mert",
+        encoder=model.encoder,
         model_id=model.model_id,
         weights_hash=model.weights_hash,
         window_seconds=window_seconds,
@@ -88,6 +101,7 @@ def space_for(model):
             name=f"{Path(model.model_id).name} · {model.weights_hash[:8]} · "
                  f"{window_seconds:g} s windows, {overlap:.0%} overlap",
             revision=model.revision or "",
+            layer_names=list(model.layer_names),
             num_layers=model.num_layers,
             dim=model.dim,
             sample_rate=model.sample_rate,
@@ -127,12 +141,14 @@ def run_clip_query(clip_id):
     if clip is None:
         return None
     try:
-        model = load_mert()
+        # The clip is searched in the active space, so it is embedded by that space's encoder.
+        active = active_space()
+        model = load_encoder(active.encoder if active else settings.MESS_ENCODER)
         ClipQuery.objects.filter(pk=clip.pk).update(status=states.RUNNING)
         space = space_for(model)
         with local_file(default_storage, clip.audio_path) as path:
-            result = extract(path, model, window_seconds=space.window_seconds, overlap=space.overlap,
-                             name=clip.original_name)
+            result = model.encode(path, window_seconds=space.window_seconds, overlap=space.overlap,
+                                  name=clip.original_name)
     except (MertLoadError, AudioDecodeError) as exc:
         ClipQuery.objects.filter(pk=clip.pk).update(status=states.FAILED, error=str(exc), finished_at=timezone.now())
         return clip

@@ -59,6 +59,17 @@ class MertModel:
     device: str
     precision: str
     compute_dtype: torch.dtype  # what "fast" resolved to here; float32 when exact
+    encoder = "mert"
+
+    @property
+    def layer_names(self):
+        return ["input (CNN features)"] + [f"transformer layer {i}" for i in range(1, self.num_layers)]
+
+    def encode(self, path, **options):
+        """Layer embeddings of an audio file: analysis.pipeline.extract with this model."""
+        from analysis.pipeline import extract  # it imports this module
+
+        return extract(path, self, **options)
 
 
 def load_mert(model_id=None, *, revision=None, device=None, precision=None, trust_remote_code=None, threads=None):

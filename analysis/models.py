@@ -14,12 +14,20 @@ class JobStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+class Encoder(models.TextChoices):
+    """What turns audio into layer embeddings: MERT (its weights must be had) or classic MIR
+    descriptors grouped as layers (analysis/classic.py: no download, a baseline)."""
+
+    MERT = "mert", "MERT"
+    CLASSIC = "classic", "Classic MIR descriptors"
+
+
 class EmbeddingSpace(models.Model):
     """One encoder with one set of weights and windowing: vectors are comparable only
     within a space. Spaces of different models or settings coexist; one is active."""
 
     name = models.CharField(max_length=200)
-    encoder = models.CharField(max_length=50, default="mert")
+    encoder = models.CharField(max_length=50, choices=Encoder.choices, default=Encoder.MERT)
     model_id = models.CharField(max_length=300, help_text="Hugging Face id or local directory.")
     revision = models.CharField(max_length=100, blank=True)
     weights_hash = models.CharField(max_length=64)
@@ -28,6 +36,7 @@ class EmbeddingSpace(models.Model):
     sample_rate = models.PositiveIntegerField()
     window_seconds = models.FloatField()
     overlap = models.FloatField()
+    layer_names = models.JSONField(default=list, blank=True, help_text="What each layer is, in order.")
     is_active = models.BooleanField(default=False)
     # Moves whenever the space's embeddings change; similarity indices compare it to stay fresh.
     version = models.PositiveBigIntegerField(default=0)
@@ -81,6 +90,7 @@ class ExtractionJob(models.Model):
 
     track = models.ForeignKey(Track, on_delete=models.CASCADE, related_name="extraction_jobs")
     space = models.ForeignKey(EmbeddingSpace, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs")
+    encoder = models.CharField(max_length=50, choices=Encoder.choices, default=Encoder.MERT)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED, db_index=True)
     force = models.BooleanField(default=False, help_text="Recompute even when current embeddings exist.")
     progress = models.FloatField(default=0, help_text="Percent of windows done.")
@@ -99,9 +109,11 @@ class ExtractionJob(models.Model):
     class Meta:
         ordering = ["-created_at"]
         constraints = [
-            # At most one queued or running job per track: requests while one is pending join it.
+            # At most one queued or running job per track and encoder: requests while one is
+            # pending join it.
             models.UniqueConstraint(
-                fields=["track"], condition=Q(status__in=["queued", "running"]), name="job_single_active_per_track"
+                fields=["track", "encoder"], condition=Q(status__in=["queued", "running"]),
+                name="job_single_active_per_track_encoder",
             ),
         ]
 

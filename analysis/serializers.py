@@ -1,7 +1,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from analysis.models import EmbeddingSpace, ExtractionJob, ProbeRun
+from analysis.models import EmbeddingSpace, Encoder, ExtractionJob, ProbeRun
 from analysis.probe_results import heatmap
 from analysis.target_specs import specs
 from catalog.models import Dataset
@@ -11,7 +11,7 @@ class EmbeddingSpaceSerializer(serializers.ModelSerializer):
     class Meta:
         model = EmbeddingSpace
         fields = [
-            "id", "name", "encoder", "model_id", "revision", "weights_hash", "num_layers", "dim",
+            "id", "name", "encoder", "layer_names", "model_id", "revision", "weights_hash", "num_layers", "dim",
             "sample_rate", "window_seconds", "overlap", "is_active", "version", "created_at",
         ]  # fmt: skip
         read_only_fields = fields
@@ -25,7 +25,7 @@ class ExtractionJobSerializer(serializers.ModelSerializer):
     class Meta:
         model = ExtractionJob
         fields = [
-            "id", "track", "space", "status", "force", "progress", "windows_done", "windows_total",
+            "id", "track", "space", "encoder", "status", "force", "progress", "windows_done", "windows_total",
             "attempts", "worker", "error", "created_at", "started_at", "heartbeat_at", "finished_at",
             "load_seconds", "extract_seconds", "realtime_factor",
         ]  # fmt: skip
@@ -34,6 +34,9 @@ class ExtractionJobSerializer(serializers.ModelSerializer):
 
 class ExtractRequestSerializer(serializers.Serializer):
     force = serializers.BooleanField(default=False, help_text="Recompute even when current embeddings exist.")
+    encoder = serializers.ChoiceField(
+        choices=Encoder.choices, required=False, help_text="mert or classic; default: the server's MESS_ENCODER."
+    )
 
 
 class ProbeRunSerializer(serializers.ModelSerializer):
@@ -61,7 +64,9 @@ class HeatmapSerializer(serializers.Serializer):
 class ProbeRunDetailSerializer(ProbeRunSerializer):
     target_specs = serializers.JSONField(read_only=True, help_text="Each target: name, aspect, unit, description.")
     heatmap = serializers.SerializerMethodField()
-    weighted = serializers.JSONField(read_only=True, help_text="Per target: the weighted probe's scores and layer weights.")
+    weighted = serializers.JSONField(
+        read_only=True, help_text="Per target: the weighted probe's scores and layer weights."
+    )
     baseline = serializers.JSONField(read_only=True, help_text="Per target: scores with shuffled targets and the mean.")
 
     class Meta(ProbeRunSerializer.Meta):

@@ -9,7 +9,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from analysis.models import EmbeddingSpace, ExtractionJob, ProbeRun
+from analysis.models import EmbeddingSpace, Encoder, ExtractionJob, ProbeRun
 from analysis.target_specs import specs
 from catalog.models import Track
 
@@ -33,23 +33,27 @@ def enqueue(job):
     )
 
 
-def request_extraction(tracks, *, force=False):
-    """Queue extraction for each track.
+def request_extraction(tracks, *, force=False, encoder=None):
+    """Queue extraction for each track with `encoder` (MESS_ENCODER by default).
 
-    A track that already has a queued or running job keeps it: the request joins that
-    job instead of starting a second one. Returns the jobs, new or joined."""
+    A track that already has a queued or running job of that encoder keeps it: the
+    request joins that job instead of starting a second one. Returns the jobs, new or joined."""
+    encoder = encoder or settings.MESS_ENCODER
+    if encoder not in Encoder.values:
+        raise ValueError(f"Unknown encoder {encoder!r}; known: {', '.join(Encoder.values)}.")
     jobs = []
     for track in tracks:
-        job = ExtractionJob.objects.filter(track=track, status__in=ExtractionJob.ACTIVE_STATES).first()
+        active = ExtractionJob.objects.filter(track=track, encoder=encoder, status__in=ExtractionJob.ACTIVE_STATES)
+        job = active.first()
         if job is not None and force and not job.force:
             ExtractionJob.objects.filter(pk=job.pk).update(force=True)  # joining asks for more
             job.force = True
         if job is None:
             try:
                 with transaction.atomic():
-                    job = ExtractionJob.objects.create(track=track, force=force)
+                    job = ExtractionJob.objects.create(track=track, force=force, encoder=encoder)
             except IntegrityError:  # a concurrent request created it first
-                job = ExtractionJob.objects.get(track=track, status__in=ExtractionJob.ACTIVE_STATES)
+                job = active.get()
             else:
                 Track.objects.filter(pk=track.pk).exclude(status=Track.Status.PROCESSING).update(
                     status=Track.Status.PENDING, error=""

@@ -216,6 +216,9 @@ DATA_UPLOAD_MAX_NUMBER_FILES = env_int("MESS_MAX_FILES_PER_UPLOAD", 200)
 FILE_UPLOAD_PERMISSIONS = 0o644
 
 # --- MERT extraction (workers on the "ml" queue) ---------------------------------------
+# What extraction uses: "mert", or "classic" (MIR descriptors, no download); spaces of
+# both coexist, and `manage.py extract --encoder` picks per run.
+MESS_ENCODER = env_str("MESS_ENCODER", "mert")
 MESS_MERT_MODEL = env_str("MESS_MERT_MODEL", "m-a-p/MERT-v1-95M")  # Hugging Face id or local directory
 MESS_MERT_REVISION = env_str("MESS_MERT_REVISION") or None
 MESS_MERT_DEVICE = env_str("MESS_MERT_DEVICE", "auto")  # auto, cpu, cuda, mps

@@ -34,7 +34,8 @@ class SlidingWindowMixin:
         now = time.time()
         window, elapsed = divmod(now, self.duration)
         current, previous = f"throttle:{self.key}:{int(window)}", f"throttle:{self.key}:{int(window) - 1}"
-        count, _, before = redis_client().pipeline().incr(current).expire(current, 2 * self.duration).get(previous).execute()
+        pipeline = redis_client().pipeline().incr(current).expire(current, 2 * self.duration).get(previous)
+        count, _, before = pipeline.execute()
         self.retry_at = now - elapsed + self.duration
         weighted = count + int(before or 0) * (1 - elapsed / self.duration)
         return weighted <= self.num_requests

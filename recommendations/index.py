@@ -184,7 +184,8 @@ def read_vectors(space_id, layer):
         )
         version, dim, snapshot = cursor.fetchone()
         with ThreadPoolExecutor(parts - 1) if parts > 1 else nullcontext() as pool:
-            others = [pool.submit(_copy_in_snapshot, snapshot, space_id, layer, part, parts) for part in range(1, parts)]
+            others = [pool.submit(_copy_in_snapshot, snapshot, space_id, layer, part, parts)
+                      for part in range(1, parts)]
             shares = [_copy_rows(cursor, space_id, layer, 0, parts)] + [other.result() for other in others]
     rows, ids, matrix = (np.concatenate(part) for part in zip(*(_parse_copy(data, dim, space_id, layer)
                                                                 for data in shares)))
@@ -217,7 +218,8 @@ def read_changes(space_id, layer, previous):
     faiss.normalize_L2(fresh)
     kept = np.flatnonzero(kept)
     matrix = np.concatenate([previous.index.reconstruct_batch(kept), fresh])
-    return version, np.concatenate([previous.embedding_rows[kept], rows]), np.concatenate([previous.ids[kept], ids]), matrix
+    rows = np.concatenate([previous.embedding_rows[kept], rows])
+    return version, rows, np.concatenate([previous.ids[kept], ids]), matrix
 
 
 def _copy_in_snapshot(snapshot, space_id, layer, part, parts):

@@ -1,13 +1,15 @@
-"""`manage.py extract`: queue (or, with --sync, run here) MERT extraction."""
+"""`manage.py extract`: queue (or, with --sync, run here) extraction: MERT, or the classic encoder."""
 
+from django.conf import settings
 from django.core.management import BaseCommand, CommandError
 
+from analysis.models import Encoder
 from analysis.services import request_extraction
 from catalog.models import Dataset, Track
 
 
 class Command(BaseCommand):
-    help = "Extract MERT embeddings: pending tracks (default), a dataset, or one track."
+    help = "Extract embeddings: pending tracks (default), a dataset, or one track."
 
     def add_arguments(self, parser):
         which = parser.add_mutually_exclusive_group()
@@ -15,20 +17,24 @@ class Command(BaseCommand):
         which.add_argument("--track", type=int, help="One track, by id.")
         which.add_argument("--failed", action="store_true", help="Tracks whose extraction failed.")
         parser.add_argument("--force", action="store_true", help="Recompute even current embeddings.")
+        parser.add_argument("--encoder", choices=Encoder.values, help="Default: MESS_ENCODER.")
         parser.add_argument("--sync", action="store_true", help="Run here, with a progress bar, instead of queueing.")
         parser.add_argument(
             "--temporal", metavar="DIR",
             help="With --sync: also save full per-frame hidden states to DIR/track-<id>.npy (large).",
         )
 
-    def handle(self, dataset, track, failed, force, sync, temporal, **options):
+    def handle(self, dataset, track, failed, force, encoder, sync, temporal, **options):
+        encoder = encoder or settings.MESS_ENCODER
         if temporal and not sync:
             raise CommandError("--temporal needs --sync: the files are written where the command runs.")
+        if temporal and encoder != Encoder.MERT:
+            raise CommandError("--temporal keeps MERT's per-frame hidden states; the classic encoder has none.")
         tracks = self.select(dataset, track, failed)
         if not tracks:
             self.stdout.write("No tracks to extract.")
             return
-        jobs = request_extraction(tracks, force=force)
+        jobs = request_extraction(tracks, force=force, encoder=encoder)
         if not sync:
             self.stdout.write(f"Queued extraction of {len(jobs)} track(s) on the ml queue.")
             return
