@@ -36,8 +36,11 @@ zero vectors there (zero stands for "typical" in these units). Features are not 
 probing targets (analysis/targets.py) one to one: those are plain per-window statistics
 in linear units; here the units, frames and summaries differ.
 
-All layers of a space share one dim: every group is zero-padded to the largest (38).
-Zero padding changes neither dot products nor norms, so it leaves cosine unchanged.
+All layers of a space share one dim: every group is zero-padded to the largest (38),
+plus one last dimension holding a small constant (ANCHOR) in every vector. Zero padding
+changes neither dot products nor norms, so it leaves cosine unchanged; the anchor barely
+moves it, but keeps every vector away from zero, where cosine is undefined (FAISS would
+score a zero vector 0, pgvector NaN): a silent window is then like other silent windows.
 
 The space's identity (`weights_hash`) hashes this file and librosa's version: features
 change with either. Bump `model_id` as well when a change is meant to be a new baseline.
@@ -67,6 +70,7 @@ N_MELS = 128
 N_MFCC = 20
 FLOOR_DB = 80.0  # below each frame's peak
 SILENCE_DBFS = -80.0
+ANCHOR = 0.05  # in every vector's last dimension: never a zero vector (see the docstring)
 CHUNK_FRAMES = 2048  # ~48 s of audio per STFT call: ~25 MB of spectra at a time
 TEMPI = 30 * 2 ** (np.arange(25) / 6)  # BPM
 TEMPO_LAGS = 60 * SAMPLE_RATE / HOP / TEMPI  # in frames
@@ -97,7 +101,7 @@ class ClassicEncoder:
     sample_rate = SAMPLE_RATE
     layer_names = list(LAYERS)
     num_layers = len(LAYERS)
-    dim = max(LAYERS.values())
+    dim = max(LAYERS.values()) + 1  # the last: ANCHOR
     min_samples = N_FFT  # one full analysis frame
 
     def __init__(self):
@@ -121,6 +125,7 @@ class ClassicEncoder:
 
         frames = _frame_features(y, analysed)
         window_means = np.zeros((count, self.num_layers, self.dim), dtype=np.float32)
+        window_means[:, :, -1] = ANCHOR
         for row, (a, b) in enumerate(zip(first, stop)):
             for layer, vector in enumerate(_layers(frames, a, b)):
                 window_means[row, layer, : len(vector)] = vector  # the rest stays zero padding

@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 
 from analysis import classic
-from analysis.classic import LAYERS, ClassicEncoder
+from analysis.classic import ANCHOR, LAYERS, ClassicEncoder
 from analysis.pipeline import AudioDecodeError, resampled_length, window_starts
 
 SR = 22050
@@ -57,7 +57,7 @@ def layer(name):
 def test_identity_attributes_describe_the_space(encoder):
     assert (encoder.encoder, encoder.model_id, encoder.sample_rate) == ("classic", "classic-mir-v1", 22050)
     assert encoder.layer_names == list(LAYERS) and encoder.num_layers == len(LAYERS) == 8
-    assert encoder.dim == max(LAYERS.values())
+    assert encoder.dim == max(LAYERS.values()) + 1  # the anchor dimension
     assert len(encoder.weights_hash) == 64 and encoder.weights_hash == ClassicEncoder().weights_hash
 
 
@@ -65,8 +65,9 @@ def test_every_layer_is_zero_padded_to_the_common_dim(encoder, tmp_path):
     result = encode(encoder, tmp_path, piano(C4, 12.0) + white_noise(12.0, 0.01))
     assert result.window_means.dtype == np.float32 and result.window_means.shape[1:] == (8, encoder.dim)
     for index, size in enumerate(LAYERS.values()):
-        assert np.all(result.window_means[:, index, size:] == 0)
+        assert np.all(result.window_means[:, index, size:-1] == 0)
         assert np.all(np.abs(result.window_means[:, index, :size]).max(axis=1) > 0)
+    assert np.all(result.window_means[:, :, -1] == ANCHOR)
     np.testing.assert_allclose(result.track_mean, result.window_means.mean(axis=0))
 
 
@@ -160,10 +161,10 @@ def test_values_stay_on_a_common_scale(encoder, tmp_path):
         assert np.isfinite(result.window_means).all() and np.abs(result.window_means).max() < 10
 
 
-def test_a_silent_window_is_zero_except_dynamics(encoder, tmp_path):
+def test_a_silent_window_is_only_its_anchor_except_dynamics(encoder, tmp_path):
     result = encode(encoder, tmp_path, np.concatenate([np.zeros(round(6 * SR)), piano(C4, 6.0)]))
     silent = result.window_means[0]
-    assert np.all(silent[: layer("dynamics")] == 0)
+    assert np.all(silent[: layer("dynamics"), :-1] == 0) and np.all(silent[:, -1] == ANCHOR)
     assert silent[layer("dynamics"), 5] == 1  # every frame is silent
     assert np.abs(result.window_means[-1, : layer("dynamics")]).max(axis=1).min() > 0
 
