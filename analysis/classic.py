@@ -52,16 +52,8 @@ from pathlib import Path
 
 import librosa
 import numpy as np
-import soundfile as sf
 
-from analysis.pipeline import (
-    AudioDecodeError,
-    Extraction,
-    _mono_stream,
-    resampled_length,
-    window_and_hop,
-    window_starts,
-)
+from analysis.pipeline import AudioDecodeError, Extraction, mono_stream, open_audio, window_and_hop, window_starts
 
 SAMPLE_RATE = 22050
 N_FFT = 2048
@@ -142,19 +134,9 @@ class ClassicEncoder:
 
     def _decode(self, path, name):
         """Mono float32 at SAMPLE_RATE, decoded as MERT extraction decodes, and the duration."""
-        try:
-            audio = sf.SoundFile(path)
-        except (RuntimeError, OSError) as error:  # soundfile's LibsndfileError is a RuntimeError
-            raise AudioDecodeError(f"{name} could not be decoded as audio: {error}") from error
-        with audio:
-            total = resampled_length(audio.frames, audio.samplerate, SAMPLE_RATE)
-            duration = audio.frames / audio.samplerate
-            if total < self.min_samples:
-                raise AudioDecodeError(
-                    f"{name} holds {duration:.3f} s of audio; the classic encoder needs "
-                    f"at least {self.min_samples / SAMPLE_RATE:.3f} s."
-                )
-            y = np.concatenate(list(_mono_stream(audio, SAMPLE_RATE, total, name)))
+        with open_audio(path, SAMPLE_RATE, self.min_samples, name, needs="the classic encoder") as opened:
+            audio, total, duration = opened
+            y = np.concatenate(list(mono_stream(audio, SAMPLE_RATE, total, name)))
         if not np.isfinite(y).all():
             raise AudioDecodeError(f"{name} holds non-finite samples; the file is damaged.")
         return y, duration

@@ -23,6 +23,7 @@ when asked for, batch by batch into a float16 .npy memmap.
 
 import queue
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,18 +104,7 @@ def extract(
     rate = model.sample_rate
     name = name or Path(path).name
 
-    try:
-        audio = sf.SoundFile(path)
-    except (RuntimeError, OSError) as error:  # soundfile's LibsndfileError is a RuntimeError
-        raise AudioDecodeError(f"{name} could not be decoded as audio: {error}") from error
-    with audio:
-        total = resampled_length(audio.frames, audio.samplerate, rate)
-        duration = audio.frames / audio.samplerate
-        if total < model.min_samples:
-            raise AudioDecodeError(
-                f"{name} holds {duration:.3f} s of audio; the model needs "
-                f"at least {model.min_samples / rate:.3f} s."
-            )
+    with open_audio(path, rate, model.min_samples, name) as (audio, total, duration):
         starts = window_starts(total, rate, window_seconds, overlap)
         window, hop = window_and_hop(rate, window_seconds, overlap)
         length = min(total, window)
@@ -124,7 +114,7 @@ def extract(
         stop = threading.Event()
         producer = threading.Thread(
             target=_produce,
-            args=(_windows(_mono_stream(audio, rate, total, name), starts, length), model.do_normalize, windows, stop),
+            args=(_windows(mono_stream(audio, rate, total, name), starts, length), model.do_normalize, windows, stop),
             name=f"decode {name}",
             daemon=True,
         )
@@ -165,7 +155,25 @@ def extract(
     )
 
 
-def _mono_stream(audio, rate, total, name):
+@contextmanager
+def open_audio(path, rate, min_samples, name, needs="the model"):
+    """(open SoundFile, its length in samples at `rate`, its duration in seconds), or
+    AudioDecodeError when it cannot be decoded or is shorter than `min_samples`."""
+    try:
+        audio = sf.SoundFile(path)
+    except (RuntimeError, OSError) as error:  # soundfile's LibsndfileError is a RuntimeError
+        raise AudioDecodeError(f"{name} could not be decoded as audio: {error}") from error
+    with audio:
+        total = resampled_length(audio.frames, audio.samplerate, rate)
+        duration = audio.frames / audio.samplerate
+        if total < min_samples:
+            raise AudioDecodeError(
+                f"{name} holds {duration:.3f} s of audio; {needs} needs at least {min_samples / rate:.3f} s."
+            )
+        yield audio, total, duration
+
+
+def mono_stream(audio, rate, total, name):
     """Mono float32 chunks at `rate`, exactly `total` samples in all."""
     resampler = None
     if audio.samplerate != rate:
