@@ -61,6 +61,9 @@ class LayerIndex:
     order: np.ndarray  # argsort of `ids`, to find rows by track id
     path: Path  # the .faiss file the index is memory-mapped from
     embedding_rows: np.ndarray | None  # the TrackEmbedding id of each row (None in older files)
+    # Read when loaded: a newer version's save removes this file while it is still mapped.
+    built_at: datetime
+    file_bytes: int
 
     def rows(self, track_ids):
         """Row of each track id in the index, -1 where it has none."""
@@ -136,14 +139,13 @@ def index_status():
         row = dict(space=space_id, layer=layer, backend="pgvector", size=None, version=None,
                    built_at=None, memory_bytes=0, building=slot.building)
         if entry is not None:
-            stat = entry.path.stat()
             row.update(
                 backend=backend_name(entry.index),
                 size=int(entry.index.ntotal),
                 version=entry.version,
-                built_at=datetime.fromtimestamp(stat.st_mtime, timezone.utc).isoformat(),
+                built_at=entry.built_at.isoformat(),
                 # Mapped from the file, shared with the other processes on this host.
-                memory_bytes=stat.st_size + entry.ids.nbytes + entry.order.nbytes,
+                memory_bytes=entry.file_bytes + entry.ids.nbytes + entry.order.nbytes,
             )
         status.append(row)
     return status
@@ -421,7 +423,9 @@ def _load(path, space_id, layer):
     ids = np.load(_ids_path(path))
     rows = np.load(_rows_path(path)) if _rows_path(path).exists() else None
     version = int(path.stem.split("_v")[1].split("_")[0])
-    return LayerIndex(space_id, layer, version, index, ids, np.argsort(ids, kind="stable"), path, rows)
+    stat = path.stat()
+    return LayerIndex(space_id, layer, version, index, ids, np.argsort(ids, kind="stable"), path, rows,
+                      datetime.fromtimestamp(stat.st_mtime, timezone.utc), stat.st_size)
 
 
 def _reusable(space_id, created, layer):
