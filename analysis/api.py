@@ -84,8 +84,12 @@ class ProbeRunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     """Probe runs, newest first (filter with ?space= and ?status=); staff start new ones."""
 
     permission_classes = [StaffCanPost]
-    queryset = ProbeRun.objects.select_related("dataset").prefetch_related("results")
+    queryset = ProbeRun.objects.select_related("dataset")
     filterset_fields = ["space", "status", "dataset"]
+
+    def get_queryset(self):
+        # Results only where they are shown: one run's detail or export, not the list.
+        return self.queryset if self.action == "list" else self.queryset.prefetch_related("results")
 
     def get_serializer_class(self):
         return ProbeRunSerializer if self.action == "list" else ProbeRunDetailSerializer

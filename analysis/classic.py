@@ -228,7 +228,8 @@ def _layers(f, a, b):
     voiced = np.flatnonzero(f.voiced[a:b]) + a
 
     def mean_std(x):
-        return np.concatenate([x[:, voiced].mean(axis=1), x[:, voiced].std(axis=1)])
+        x = x[:, voiced]
+        return np.concatenate([x.mean(axis=1), x.std(axis=1)])
 
     if len(voiced):
         spectral = [

@@ -134,6 +134,10 @@ def _finish(job, track, *, space, extract_seconds=None):
         Track.objects.filter(pk=track.pk).update(status=Track.Status.READY, error="")
 
 
+class ClipSpaceMismatch(Exception):
+    """The worker's encoder is not the active space's: the message says what to change."""
+
+
 def run_clip_query(clip_id):
     """Embed a search clip as a track would be, keep its window means, drop its audio."""
     states = ClipQuery.Status
@@ -145,11 +149,17 @@ def run_clip_query(clip_id):
         active = active_space()
         model = load_encoder(active.encoder if active else settings.MESS_ENCODER)
         ClipQuery.objects.filter(pk=clip.pk).update(status=states.RUNNING)
-        space = space_for(model)
+        space = active or space_for(model)
+        if model.weights_hash != space.weights_hash:
+            raise ClipSpaceMismatch(
+                f"The worker's {model.encoder} encoder ({model.model_id}) is not the one of the active space "
+                f"{space}: its clips would not compare with the catalogue. Configure the same model or "
+                "activate another space."
+            )
         with local_file(default_storage, clip.audio_path) as path:
             result = model.encode(path, window_seconds=space.window_seconds, overlap=space.overlap,
                                   name=clip.original_name)
-    except (MertLoadError, AudioDecodeError) as exc:
+    except (MertLoadError, AudioDecodeError, ClipSpaceMismatch) as exc:
         ClipQuery.objects.filter(pk=clip.pk).update(status=states.FAILED, error=str(exc), finished_at=timezone.now())
         return clip
     features = save_window_features(f"clips/{clip.pk}", result.window_means)

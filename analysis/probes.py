@@ -412,10 +412,19 @@ def _validated(X, Y, groups, targets, folds, alphas, inner_folds):
     return Y, groups, targets, alphas
 
 
+def empty_cells(Y, groups, folds=5, inner_folds=3, seed=0):
+    """Per target, how many of the folds' track groups hold none of its values: a target
+    needs a value in every group, or some fit or test set would be empty."""
+    outer, inner = track_folds(groups, folds, inner_folds, seed)
+    return _empty_cells(Y, outer * inner_folds + inner, folds * inner_folds)
+
+
+def _empty_cells(Y, cell, cells):
+    return [cells - len(np.unique(cell[np.isfinite(Y[:, t])])) for t in range(Y.shape[1])]
+
+
 def _check_coverage(Y, cell, targets, cells):
-    """Every cell needs a value of every target, or some fit or test set would be empty."""
-    for t, name in enumerate(targets):
-        empty = cells - len(np.unique(cell[np.isfinite(Y[:, t])]))
+    for name, empty in zip(targets, _empty_cells(Y, cell, cells)):
         if empty:
             raise ValueError(f"target {name!r} has no values in {empty} of the {cells} track groups the folds are "
                              f"built from; it needs values on more tracks (or use fewer folds)")

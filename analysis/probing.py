@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from analysis.embeddings import load_window_features, local_file
 from analysis.models import ProbeResult, ProbeRun, TrackFeatures
-from analysis.probes import DEFAULT_ALPHAS, probe_layers, track_folds
+from analysis.probes import DEFAULT_ALPHAS, empty_cells, probe_layers
 from analysis.progress import throttled
 from analysis.target_specs import specs, target_names
 from analysis.targets import TargetError, cached_targets
@@ -121,16 +121,10 @@ def uncovered_targets(Y, groups, names, parameters):
     folds, inner_folds = parameters["folds"], parameters["inner_folds"]
     if len(np.unique(groups)) < folds * inner_folds:
         return []  # too few tracks for any target: probe_layers says so
-    outer, inner = track_folds(groups, folds, inner_folds, parameters["seed"])
-    part = outer * inner_folds + inner
-    dropped = []
-    for t, name in enumerate(names):
-        finite = np.isfinite(Y[:, t])
-        if len(np.unique(part[finite])) < folds * inner_folds:
-            tracks = len(np.unique(groups[finite]))
-            dropped.append([name, f"{name} has values on {tracks} of {len(np.unique(groups))} tracks, too few "
-                                  f"for {folds} x {inner_folds} folds grouped by track"])
-    return dropped
+    empty = empty_cells(Y, groups, folds, inner_folds, parameters["seed"])
+    return [[name, f"{name} has values on {len(np.unique(groups[np.isfinite(Y[:, t])]))} of "
+                   f"{len(np.unique(groups))} tracks, too few for {folds} x {inner_folds} folds grouped by track"]
+            for t, (name, missing) in enumerate(zip(names, empty)) if missing]
 
 
 def track_targets(feature, space):

@@ -215,12 +215,8 @@ def read_changes(space_id, layer, previous):
         new = current[~np.isin(current, previous.embedding_rows)]
         if (~kept).sum() + len(new) > REUSE_MAX_CHANGED * max(len(current), 1):
             return None
-        data = bytearray()
-        query = ("COPY (SELECT id, track_id, vector FROM analysis_trackembedding WHERE id = ANY(%s)) "
-                 "TO STDOUT (FORMAT BINARY)")
-        with cursor.copy(query, [new.tolist()]) as copy:
-            for block in copy:
-                data += block
+        data = _copy_out(cursor, "SELECT id, track_id, vector FROM analysis_trackembedding WHERE id = ANY(%s)",
+                         [new.tolist()])
     rows, ids, fresh = _parse_copy(data, dim, space_id, layer)
     faiss.normalize_L2(fresh)
     kept = np.flatnonzero(kept)
@@ -240,27 +236,24 @@ def _copy_in_snapshot(snapshot, space_id, layer, part, parts):
         connection.close()
 
 
-def _copy_rows(cursor, space_id, layer, part, parts):
+def _copy_out(cursor, select, params=None):
+    """The binary COPY of a SELECT's rows, as one buffer."""
     data = bytearray()
-    query = (
-        "COPY (SELECT id, track_id, vector FROM analysis_trackembedding "
-        f"WHERE space_id = {int(space_id)} AND layer = {int(layer)} AND track_id % {int(parts)} = {int(part)}) "
-        "TO STDOUT (FORMAT BINARY)"
-    )
-    with cursor.copy(query) as copy:
+    with cursor.copy(f"COPY ({select}) TO STDOUT (FORMAT BINARY)", params) as copy:
         for block in copy:
             data += block
     return data
 
 
+def _copy_rows(cursor, space_id, layer, part, parts):
+    return _copy_out(cursor, "SELECT id, track_id, vector FROM analysis_trackembedding WHERE space_id = %s "
+                             "AND layer = %s AND track_id %% %s = %s", [space_id, layer, parts, part])
+
+
 def _copy_row_ids(cursor, space_id, layer):
     """The TrackEmbedding ids of one layer, in one binary COPY."""
-    data = bytearray()
-    query = (f"COPY (SELECT id FROM analysis_trackembedding WHERE space_id = {int(space_id)} "
-             f"AND layer = {int(layer)}) TO STDOUT (FORMAT BINARY)")
-    with cursor.copy(query) as copy:
-        for block in copy:
-            data += block
+    data = _copy_out(cursor, "SELECT id FROM analysis_trackembedding WHERE space_id = %s AND layer = %s",
+                     [space_id, layer])
     row = np.dtype([("fields", ">i2"), ("row_len", ">i4"), ("row", ">i8")])
     count = (len(data) - COPY_HEADER_BYTES - COPY_TRAILER_BYTES) // row.itemsize
     return np.frombuffer(data, dtype=row, count=count, offset=COPY_HEADER_BYTES)["row"].astype(np.int64)

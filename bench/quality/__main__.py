@@ -83,12 +83,14 @@ def space_vectors(space, tracks):
 
 def evaluate(space, tracks):
     """Rows (layer name, MAP, P@5) of every layer of `space`, and the random baseline's (MAP, P@5)."""
+    from recommendations.pgsearch import normalised
+
     kept, layers = space_vectors(space, tracks)
     same_work, same_composer = relevance([t.composer for t in kept], [t.work for t in kept],
                                          [t.metadata.get("instrument") for t in kept])
     rows = []
     for layer, vectors in layers.items():
-        unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        unit = normalised(vectors)
         name = space.layer_names[layer] if layer < len(space.layer_names) else f"layer {layer}"
         rows.append((f"{layer} {name}", *scores(unit @ unit.T, same_work, same_composer)))
     return len(kept), rows, random_scores(same_work, same_composer)
@@ -101,10 +103,11 @@ def prepare(stream):
     from analysis.extraction import run_extraction_job
     from analysis.mert import MertLoadError, load_mert
     from analysis.services import request_extraction
+    from catalog.demo_corpus import DATASET_SLUG
     from catalog.models import Dataset
 
     call_command("make_demo_corpus", stdout=stream)
-    tracks = list(Dataset.objects.get(slug="demo").tracks.all())
+    tracks = list(Dataset.objects.get(slug=DATASET_SLUG).tracks.all())
     encoders = ["classic"]
     try:
         load_mert()

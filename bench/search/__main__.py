@@ -103,10 +103,6 @@ def latencies(fn, queries):
     return np.percentile(times, 50) * 1e3, np.percentile(times, 99) * 1e3
 
 
-def recall(found, truth):
-    return np.mean([len(set(f) & set(t)) / len(t) for f, t in zip(found, truth)])
-
-
 def memory_child(space_id, mode):
     """RSS (MB) of a process holding all layers: built in memory or mapped from files."""
     from recommendations import index
@@ -146,6 +142,7 @@ def main():
 
     from analysis.models import EmbeddingSpace
     from bench.search import http, sweep
+    from bench.search.sweep import recall
     from messsite.embedded import EmbeddedServices
     from recommendations import index, pgsearch
 

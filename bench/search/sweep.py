@@ -31,7 +31,7 @@ def _time_queries(search, queries, picks):
     return np.percentile(times, 50) * 1e3, np.percentile(times, 99) * 1e3, found
 
 
-def _recall(found, truth):
+def recall(found, truth):
     return float(np.mean([len(set(f) & set(t)) / len(t) for f, t in zip(found, truth)]))
 
 
@@ -52,7 +52,7 @@ def sweep(unit, picks, log=print):
             params = faiss.SearchParametersHNSW()
             params.efSearch = ef
             p50, p99, found = _time_queries(lambda q: index.search(q, 11, params=params), queries, picks)
-            rows.append((f"HNSW M {m}, efC {efc}, efSearch {ef}", built, p50, p99, _recall(found, truth)))
+            rows.append((f"HNSW M {m}, efC {efc}, efSearch {ef}", built, p50, p99, recall(found, truth)))
             log(*rows[-1])
     nlist = int(round(np.sqrt(n)))
     for per_list in IVF_TRAIN_PER_LIST:
@@ -70,7 +70,7 @@ def sweep(unit, picks, log=print):
             params.nprobe = nprobe
             p50, p99, found = _time_queries(lambda q: index.search(q, 11, params=params), queries, picks)
             rows.append((f"IVF-Flat nlist {nlist} ({trained}), nprobe {nprobe}", built, p50, p99,
-                         _recall(found, truth)))
+                         recall(found, truth)))
             log(*rows[-1])
         del index
     return rows

@@ -5,7 +5,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from analysis.models import EmbeddingSpace
+from analysis.services import active_space
 from recommendations import index, pgsearch
 
 
@@ -13,7 +13,7 @@ class Command(BaseCommand):
     help = "Build the FAISS index of each layer of the active embedding space and save it under MESS_INDEX_DIR."
 
     def handle(self, *args, **options):
-        space = EmbeddingSpace.objects.filter(is_active=True).first()
+        space = active_space()
         if space is None:
             raise CommandError("No active embedding space: nothing to index. Extract some tracks first.")
         pgsearch.ensure_hnsw_indexes(space)
