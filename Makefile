@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 REQS ?= requirements/dev.txt
 
-.PHONY: run test worker venv compose-check clean-data
+.PHONY: run test worker venv assets compose-check clean-data
 
 $(BIN)/.installed: requirements/*.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,12 +14,19 @@ $(BIN)/.installed: requirements/*.txt
 
 venv: $(BIN)/.installed
 
+# Browser libraries from the npm registry, served by the app from node_modules (see settings).
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+assets: node_modules/.installed
+
 ## Start embedded PostgreSQL+pgvector, Redis, a Celery worker and the web server; Ctrl-C stops all.
-run: venv
+run: venv assets
 	$(BIN)/python manage.py up
 
 ## The test suite, against real PostgreSQL+pgvector and Redis (embedded unless DATABASE_URL/REDIS_URL are set).
-test: venv
+test: venv assets
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## A worker on its own (deployed setups): both queues when torch is installed, else only "default".

@@ -1,4 +1,4 @@
-from django.views.generic import DetailView, ListView
+from django.views.generic import DetailView, ListView, TemplateView
 
 from catalog.forms import TrackSearchForm
 from catalog.models import Track
@@ -24,3 +24,7 @@ class TrackListView(ListView):
 class TrackDetailView(DetailView):
     queryset = Track.objects.select_related("dataset")
     template_name = "catalog/track_detail.html"
+
+
+class UploadPageView(TemplateView):
+    template_name = "catalog/upload.html"

@@ -120,6 +120,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "analysis.context_processors.active_space",
             ],
         },
     },
@@ -179,6 +180,9 @@ MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(DATA_DIR / "media")))
 MEDIA_URL = "/media/"
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(DATA_DIR / "static")))
 STATIC_URL = "/static/"
+# Browser libraries come from the npm registry (package.json; `npm ci` in the Makefile)
+# and are served from node_modules under static/vendor/, never copied into the repo.
+STATICFILES_DIRS = [("vendor/wavesurfer", BASE_DIR / "node_modules" / "wavesurfer.js" / "dist")]
 AUDIO_URL_EXPIRY_SECONDS = env_int("AUDIO_URL_EXPIRY_SECONDS", 300)
 
 AWS_STORAGE_BUCKET_NAME = env_str("AWS_STORAGE_BUCKET_NAME")
@@ -297,7 +301,9 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
-LOGIN_URL = "admin:login"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/"
 
 LOGGING = {
     "version": 1,

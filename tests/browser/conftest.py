@@ -1,0 +1,55 @@
+"""Browser tests: real headless Chromium (Debian's, installed by .ci/run) driven by
+Playwright against a live server on the test database. Each test leaves a screenshot in
+test-artifacts/screenshots/ (MESS_TEST_ARTIFACTS to move it), pass or fail."""
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+# Playwright's sync API keeps an asyncio loop in this thread; the ORM calls the tests make
+# between browser steps are still plain synchronous code.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+ARTIFACTS = Path(os.environ.get("MESS_TEST_ARTIFACTS", Path(__file__).resolve().parents[2] / "test-artifacts"))
+CHROMIUM_FLAGS = [
+    "--autoplay-policy=no-user-gesture-required",  # tests press play without a real gesture
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+]
+
+
+def chromium_executable():
+    path = os.environ.get("MESS_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not path:
+        raise RuntimeError("Browser tests need Chromium: apt-get install chromium chromium-driver (see .ci/run).")
+    return path
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_executable(), args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(chromium, live_server, request):
+    """A fresh browser context per test; console errors fail the test, a screenshot stays."""
+    context = chromium.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    errors = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield page
+    ARTIFACTS.joinpath("screenshots").mkdir(parents=True, exist_ok=True)
+    name = re.sub(r"[^\w.-]+", "_", request.node.name)
+    page.screenshot(path=ARTIFACTS / "screenshots" / f"{name}.png", full_page=True)
+    context.close()
+    assert not errors, f"the page logged errors: {errors}"
