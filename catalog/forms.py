@@ -123,4 +123,10 @@ class TrackSearchForm(forms.Form):
     dataset = forms.ModelChoiceField(
         Dataset.objects.all(), to_field_name="slug", required=False, empty_label="All datasets"
     )
+    composer = forms.ChoiceField(required=False)
     status = forms.ChoiceField(choices=[("", "Any status"), *Track.Status.choices], required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        composers = Track.objects.exclude(composer="").order_by("composer").values_list("composer", flat=True)
+        self.fields["composer"].choices = [("", "All composers"), *((c, c) for c in composers.distinct())]

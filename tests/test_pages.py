@@ -3,7 +3,7 @@
 import pytest
 
 from catalog.models import Track
-from tests.factories import make_dataset, make_track
+from tests.factories import make_dataset, make_track, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -42,6 +42,7 @@ def test_catalogue_lists_every_track_linking_to_its_page(client, catalogue):
         ({"q": "nothing like this"}, []),
         ({"dataset": "piano"}, ["Fugue in C minor", "Prelude in C major"]),
         ({"status": "failed"}, ["Nocturne"]),
+        ({"composer": "J. S. Bach"}, ["Prelude in C major"]),
         ({"q": "c", "dataset": "piano", "status": "pending"}, ["Fugue in C minor", "Prelude in C major"]),
     ],
 )
@@ -113,5 +114,21 @@ def test_pages_share_an_accessible_layout(client, catalogue):
     assert '<link rel="stylesheet" href="/static/catalog/mess.css">' in text
     assert '<a href="/" aria-current="page">Catalogue</a>' in text
     assert '<a href="/api/v1/docs/">API docs</a>' in text
-    assert '<a href="/admin/">Admin</a>' in text
+    assert '<a href="/admin/">Admin</a>' not in text  # for staff only
+    assert '<a href="/accounts/login/?next=/">Sign in</a>' in text
     assert '<label for="id_q">Search:</label>' in text
+
+
+def test_the_composer_filter_offers_each_catalogued_composer_once(client, catalogue):
+    make_track(catalogue["piano"], title="Invention", composer="J. S. Bach", sha256="3" * 64)
+    options = client.get("/").context["form"].fields["composer"].choices
+    assert options == [("", "All composers"), ("Chopin", "Chopin"), ("J. S. Bach", "J. S. Bach"),
+                       ("Johann Sebastian Bach", "Johann Sebastian Bach")]
+
+
+def test_staff_see_the_admin_link_and_can_sign_out(client, catalogue):
+    client.force_login(make_user("curator", staff=True, curator=True))
+    text = client.get("/").text
+    assert '<a href="/admin/">Admin</a>' in text
+    assert "Sign out curator" in text
+    assert '<a href="/upload/"' in text and '<a href="/jobs/"' in text
