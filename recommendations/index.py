@@ -239,7 +239,8 @@ def _copy_in_snapshot(snapshot, space_id, layer, part, parts):
 def _copy_out(cursor, select, params=None):
     """The binary COPY of a SELECT's rows, as one buffer."""
     data = bytearray()
-    with cursor.copy(f"COPY ({select}) TO STDOUT (FORMAT BINARY)", params) as copy:
+    # The psycopg cursor itself: Django's debug wrapper (DEBUG=1) takes no COPY parameters.
+    with cursor.cursor.copy(f"COPY ({select}) TO STDOUT (FORMAT BINARY)", params) as copy:
         for block in copy:
             data += block
     return data

@@ -107,8 +107,11 @@ def test_vectors_are_normalised_rows_in_the_order_asked(space, catalogue):
 
 
 @pytest.mark.parametrize("connections", [1, 3])
-def test_the_bulk_read_returns_every_row_once_whatever_the_connections(space, catalogue, settings, connections):
+@pytest.mark.parametrize("debug", [False, True])  # DEBUG wraps cursors in Django's query logger
+def test_the_bulk_read_returns_every_row_once_whatever_the_connections(space, catalogue, settings, connections,
+                                                                       debug):
     settings.MESS_INDEX_READ_CONNECTIONS = connections
+    settings.DEBUG = debug
     ids, vectors = catalogue[1]
     version, _rows, read_ids, matrix = index.read_vectors(space.pk, 1)
     assert version == space.version
