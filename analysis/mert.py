@@ -19,17 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from huggingface_hub import constants as hub_constants
-from huggingface_hub import hf_hub_download
-from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
 from transformers import AutoModel, HubertConfig, HubertModel
 
 from analysis.conf import setting
+from analysis.mert_files import MertLoadError, offline, resolve_files
 
-CONFIG_FILE = "config.json"
-PREPROCESSOR_FILE = "preprocessor_config.json"
-# Preferred first; MERT-v1 repositories ship pytorch_model.bin.
-WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 PRECISIONS = ("exact", "fast")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
@@ -39,10 +33,6 @@ _HUBERT_KEYS = set(HubertConfig().to_dict()) - {
 }
 # Checkpoints saved before torch's parametrized weight_norm name the positional conv weights so.
 _OLD_WEIGHT_NORM = {"weight_g": "parametrizations.weight.original0", "weight_v": "parametrizations.weight.original1"}
-
-
-class MertLoadError(Exception):
-    """A model that cannot be loaded as configured, with what to do about it."""
 
 
 @dataclass(frozen=True)
@@ -90,13 +80,13 @@ def _load(model_id, revision, device, precision, trust_remote_code, threads):
         raise MertLoadError(f"MESS_MERT_PRECISION must be one of {PRECISIONS}, not {precision!r}.")
     torch.set_num_threads(threads)
     device = resolve_device(device)
-    files = _resolve_files(model_id, revision)
+    files = resolve_files(model_id, revision)
     config = json.loads(files["config"].read_text())
     preprocessor = json.loads(files["preprocessor"].read_text())
 
     if trust_remote_code:
         module = AutoModel.from_pretrained(
-            model_id, revision=revision, trust_remote_code=True, local_files_only=_offline(model_id)
+            model_id, revision=revision, trust_remote_code=True, local_files_only=offline(model_id)
         )
     else:
         module = HubertModel(hubert_config(config, source=model_id))
@@ -188,42 +178,6 @@ def hidden_states(model, windows):
     )
     with torch.inference_mode(), autocast:
         return model.module(inputs, output_hidden_states=True).hidden_states
-
-
-def _offline(model_id):
-    return Path(model_id).is_dir() or hub_constants.HF_HUB_OFFLINE
-
-
-def _resolve_files(model_id, revision):
-    """Local paths of config, preprocessor config and weights: from a directory or the Hub cache."""
-    directory = Path(model_id)
-    if directory.is_dir():
-        found = {"config": directory / CONFIG_FILE, "preprocessor": directory / PREPROCESSOR_FILE}
-        weights = [directory / name for name in WEIGHT_FILES if (directory / name).is_file()]
-        for path in found.values():
-            if not path.is_file():
-                raise MertLoadError(f"{directory} has no {path.name}; a MERT model directory needs one.")
-        if not weights:
-            raise MertLoadError(f"{directory} has no weights ({' or '.join(WEIGHT_FILES)}).")
-        return {**found, "weights": weights[0]}
-
-    def download(filename):
-        return Path(hf_hub_download(model_id, filename, revision=revision, local_files_only=_offline(model_id)))
-
-    try:
-        found = {"config": download(CONFIG_FILE), "preprocessor": download(PREPROCESSOR_FILE)}
-        for name in WEIGHT_FILES:
-            try:
-                return {**found, "weights": download(name)}
-            except (EntryNotFoundError, LocalEntryNotFoundError):
-                continue
-    except LocalEntryNotFoundError as error:
-        raise MertLoadError(
-            f"{model_id} is not in the Hugging Face cache and downloads are off (HF_HUB_OFFLINE) "
-            "or unreachable: download it once where there is network, or point MESS_MERT_MODEL at a "
-            f"directory holding its files. ({error})"
-        ) from error
-    raise MertLoadError(f"{model_id} has no weights file ({' or '.join(WEIGHT_FILES)}).")
 
 
 def _load_weights(module, path):

@@ -63,6 +63,40 @@ def request_extraction(tracks, *, force=False, encoder=None):
     return jobs
 
 
+class RetryRefused(Exception):
+    """Why a job cannot be started again now, in words for the curator who asked."""
+
+
+def retry_extraction(job):
+    """A new extraction of a failed job's track, with the job's encoder and force. Refused
+    for a job that has not failed, and while the track already has one queued or running
+    (request_extraction would silently join it, so the curator would see nothing new)."""
+    if job.status != ExtractionJob.Status.FAILED:
+        raise RetryRefused(f"Job {job.pk} is {job.get_status_display().lower()}; only failed jobs can be retried.")
+    active = ExtractionJob.objects.filter(
+        track_id=job.track_id, encoder=job.encoder, status__in=ExtractionJob.ACTIVE_STATES
+    ).first()
+    if active is not None:
+        raise RetryRefused(
+            f"“{job.track}” already has extraction job {active.pk} {active.get_status_display().lower()}; "
+            "it was not queued again."
+        )
+    [retry] = request_extraction([job.track], force=job.force, encoder=job.encoder)
+    return retry
+
+
+def run_probe_again(run, user):
+    """A new probe run with a failed run's space, dataset, targets and parameters."""
+    if run.status != ProbeRun.Status.FAILED:
+        raise RetryRefused(
+            f"Probe run {run.pk} is {run.get_status_display().lower()}; only failed runs are run again from here."
+        )
+    try:
+        return request_probe(run.space, dataset=run.dataset, targets=run.targets, parameters=run.parameters, user=user)
+    except ValueError as exc:  # a target since renamed or removed
+        raise RetryRefused(f"Probe run {run.pk} cannot run again: {exc}") from exc
+
+
 def requeue_stale_jobs():
     """Put back in the queue the running jobs whose worker stopped reporting (killed
     mid-track: its rows were never replaced, so running the job again is safe)."""

@@ -6,4 +6,7 @@ app_name = "analysis"
 urlpatterns = [
     path("layers/", views.LayerDiscoveryView.as_view(), name="layers"),
     path("jobs/", views.JobsView.as_view(), name="jobs"),
+    path("jobs/status.json", views.JobsStatusView.as_view(), name="jobs-status"),
+    path("jobs/extraction/<int:pk>/retry/", views.RetryExtractionView.as_view(), name="job-retry"),
+    path("jobs/probes/<int:pk>/run-again/", views.RunProbeAgainView.as_view(), name="probe-run-again"),
 ]

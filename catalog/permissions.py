@@ -15,8 +15,10 @@ CURATOR_PERMISSIONS = {
 
 
 def ensure_curators_group(**kwargs):
+    """The Curators group with its permissions (returned for callers other than the signal)."""
     group, _ = Group.objects.get_or_create(name="Curators")
     for app_label, codenames in CURATOR_PERMISSIONS.items():
         group.permissions.add(
             *Permission.objects.filter(content_type__app_label=app_label, codename__in=codenames)
         )
+    return group

@@ -1,9 +1,18 @@
+from django import forms
+from django.conf import settings
+from django.contrib.auth.mixins import PermissionRequiredMixin
+from django.core.exceptions import ValidationError
+from django.http import JsonResponse
 from django.urls import reverse
 from django.views.generic import DetailView, ListView, TemplateView
 
-from catalog.forms import TrackSearchForm
-from catalog.models import Track
+from analysis.layer_discovery import layer_label
+from analysis.services import active_space
+from catalog.audio import human_size
+from catalog.forms import TrackSearchForm, TrackUploadForm, dataset_named
+from catalog.models import Dataset, Track
 from catalog.selectors import search_tracks
+from recommendations.views import url_template
 
 
 class TrackListView(ListView):
@@ -33,11 +42,17 @@ class TrackDetailView(DetailView):
         return super().get_context_data(
             track_page=track_page_data(track),
             default_passage_end=min(DEFAULT_PASSAGE_SECONDS, track.duration),
+            layer_labels=layer_labels(active_space()),
             **kwargs,
         )
 
 
 DEFAULT_PASSAGE_SECONDS = 5.0  # one analysis window of the default MERT settings
+
+
+def layer_labels(space):
+    """The space's layers as "Layer 3: chroma", to compare by one alone; none without a space."""
+    return [layer_label(space, layer) for layer in range(space.num_layers)] if space else []
 
 
 def track_page_data(track):
@@ -51,11 +66,63 @@ def track_page_data(track):
             "aspects": reverse("aspects"),
             "similar": reverse("track-similar", args=[track.pk]),
             "passages": reverse("track-passages", args=[track.pk]),
-            # Result links: the page of track {id}.
-            "trackPage": reverse("catalog:track-detail", args=[0]).replace("/0/", "/{id}/"),
+            "trackPage": url_template("catalog:track-detail"),
         },
     }
 
 
-class UploadPageView(TemplateView):
+def upload_settings_form():
+    """The admin upload form's dataset and descriptive fields (same labels, help and
+    limits), datasets by slug as the tracks API takes them; the page's drop zone takes
+    the files."""
+    form = TrackUploadForm(auto_id="upload-%s")
+    form.fields["dataset"].to_field_name = "slug"
+    return form
+
+
+def upload_page_config():
+    """What the upload script needs: the URLs it calls and the size limit it checks before
+    sending a file (the server checks it again)."""
+    return {
+        "datasetUrl": reverse("catalog:upload"),
+        "uploadUrl": reverse("track-list"),
+        "trackApiUrl": url_template("track-detail"),
+        "trackPageUrl": url_template("catalog:track-detail"),
+        "maxBytes": settings.MESS_MAX_UPLOAD_BYTES,
+        "maxSize": human_size(settings.MESS_MAX_UPLOAD_BYTES),
+    }
+
+
+# Required here, unlike the upload form's, where naming an existing dataset is the other option.
+NEW_DATASET_NAME = forms.CharField(max_length=Dataset._meta.get_field("name").max_length)
+
+
+def json_error(status, code, message):
+    return JsonResponse({"error": {"status": status, "code": code, "message": message}}, status=status)
+
+
+class UploadPageView(PermissionRequiredMixin, TemplateView):
+    """Curators drop many files; the page's script sends each to the tracks API (two at a
+    time) and follows it until its extraction is done. POST name=...: the dataset of that
+    name (any case), created if missing, for the script to upload into."""
+
+    permission_required = "catalog.add_track"
     template_name = "catalog/upload.html"
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(
+            form=upload_settings_form(),
+            can_create_dataset=self.request.user.has_perm("catalog.add_dataset"),
+            upload_config=upload_page_config(),
+            **kwargs,
+        )
+
+    def post(self, request):
+        if not request.user.has_perm("catalog.add_dataset"):
+            return json_error(403, "permission_denied", "You may add tracks to existing datasets but not create one.")
+        try:
+            name = NEW_DATASET_NAME.clean(request.POST.get("name", ""))
+        except ValidationError as exc:
+            return json_error(400, "invalid", f"Dataset name: {' '.join(exc.messages)}")
+        dataset = dataset_named(name)
+        return JsonResponse({"id": dataset.pk, "name": dataset.name, "slug": dataset.slug})

@@ -1,11 +1,18 @@
 """Listener pages over similarity: search by clip and the embedding map."""
 
+from django import forms
 from django.conf import settings
 from django.templatetags.static import static
 from django.urls import reverse
 from django.views.generic import TemplateView
 
+from analysis.layer_discovery import layer_label
+from analysis.services import active_space
 from catalog.audio import AUDIO_SUFFIXES
+from recommendations.projection import (
+    BOX_HEIGHT, BOX_WIDTH, COLOUR_BY, MIN_TRACKS, default_layer, layer_projection, map_points,
+)
+
 
 # Stands for "any pk" in URL templates handed to page scripts; no real pk is this large.
 _PK_SENTINEL = 2**31 - 1
@@ -41,5 +48,38 @@ class ClipSearchPageView(TemplateView):
         )
 
 
+class MapForm(forms.Form):
+    layer = forms.TypedChoiceField(coerce=int, label="Layer")
+    colour = forms.ChoiceField(choices=list(COLOUR_BY.items()), label="Colour by")
+
+    def __init__(self, space, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["layer"].choices = [(layer, layer_label(space, layer)) for layer in range(space.num_layers)]
+
+
 class EmbeddingMapView(TemplateView):
     template_name = "recommendations/map.html"
+
+    def get_context_data(self, **kwargs):
+        space = active_space()
+        context = super().get_context_data(active_space=space, **kwargs)
+        if space is None:
+            return context
+        # Always bound, so the controls show what is drawn; a missing choice takes its default.
+        data = {"colour": "composer", **self.request.GET.dict()}
+        if "layer" not in data:
+            data["layer"] = default_layer(space)
+        form = MapForm(space, data)
+        context["form"] = form
+        if not form.is_valid():
+            return context
+        layer, colour_by = form.cleaned_data["layer"], form.cleaned_data["colour"]
+        projection = layer_projection(space, layer)
+        context.update(
+            layer_label=layer_label(space, layer), colour_label=COLOUR_BY[colour_by], projection=projection,
+            track_count=len(projection.track_ids), min_tracks=MIN_TRACKS, box_width=BOX_WIDTH, box_height=BOX_HEIGHT,
+            pc1=projection.explained[0] * 100, pc2=projection.explained[1] * 100,
+        )
+        if len(projection.track_ids) >= MIN_TRACKS:
+            context["points"], context["legend"] = map_points(projection, colour_by)
+        return context

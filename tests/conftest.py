@@ -90,16 +90,19 @@ def worker_env():
     return {}
 
 
+def child_database_url():
+    """DATABASE_URL of this test run's database, for the processes a test starts."""
+    db = connection.settings_dict
+    if settings.EMBEDDED_POSTGRES:
+        return f"postgresql://{db['USER']}@/{db['NAME']}?host={db['HOST']}"
+    return f"postgresql://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
 @pytest.fixture
 def celery_worker_process(transactional_db, settings, worker_env):
     """A real Celery worker process on this test run's database, broker and media."""
-    db = connection.settings_dict
-    env = {**os.environ, "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+    env = {**os.environ, "MEDIA_ROOT": str(settings.MEDIA_ROOT), "DATABASE_URL": child_database_url(),
            "MESS_TARGET_CACHE_DIR": str(settings.MESS_TARGET_CACHE_DIR), **worker_env}
-    if settings.EMBEDDED_POSTGRES:
-        env["DATABASE_URL"] = f"postgresql://{db['USER']}@/{db['NAME']}?host={db['HOST']}"
-    else:
-        env["DATABASE_URL"] = f"postgresql://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
     name = f"test-{os.getpid()}@localhost"
     process = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "messsite", "worker", "-Q", "default,ml", "--pool", "solo",

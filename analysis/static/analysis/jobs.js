@@ -1,0 +1,94 @@
+// Jobs page: while a listed job is queued or running, refresh every listed row from
+// status.json every two seconds, in place, and stop once none is active. The summary is a
+// polite live region, so only it is announced.
+(function () {
+  "use strict";
+
+  const POLL_MS = 2000;
+  const AFTER_ERROR_MS = 10000;
+
+  const board = document.getElementById("jobs-board");
+  if (!board) return;
+  const summary = document.getElementById("jobs-summary");
+  const problem = document.getElementById("jobs-refresh-error");
+  const rows = Array.from(board.querySelectorAll("tr[data-kind]"));
+
+  const query = new URLSearchParams();
+  for (const row of rows) query.append(row.dataset.kind, row.dataset.id);
+  const statusUrl = `${board.dataset.statusUrl}?${query}`;
+
+  function field(row, name) {
+    return row.querySelector(`[data-field="${name}"]`);
+  }
+
+  function addStartAgainButton(row, state) {
+    const cell = field(row, "actions");
+    const template = document.getElementById(`start-again-${row.dataset.kind}`);
+    if (!cell || !template || cell.querySelector("form")) return;
+    const form = template.content.firstElementChild.cloneNode(true);
+    form.action = state.retry_url;
+    const button = form.querySelector("button");
+    button.setAttribute("aria-label", button.getAttribute("aria-label").trim() + " " + state.id);
+    cell.append(form);
+  }
+
+  function render(row, state) {
+    row.dataset.status = state.status;
+    const status = field(row, "status");
+    status.textContent = state.status_label;
+    status.className = `status status-${state.status}`;
+    const error = field(row, "error");
+    error.textContent = state.error;
+    error.hidden = !state.error;
+    field(row, "progress").value = state.progress;
+    field(row, "progress-text").textContent = state.progress_text;
+    field(row, "timings").replaceChildren(...state.timings.map((text) => {
+      const item = document.createElement("li");
+      item.textContent = text;
+      return item;
+    }));
+    if (state.status === "failed") addStartAgainButton(row, state);
+  }
+
+  function schedule(delay) {
+    setTimeout(() => {
+      // A hidden tab asks nothing; it catches up as soon as it is shown again.
+      if (document.hidden) document.addEventListener("visibilitychange", refresh, { once: true });
+      else refresh();
+    }, delay);
+  }
+
+  function showProblem(message, retry) {
+    problem.textContent = `Job progress could not be refreshed: ${message}.` + (retry ? " Trying again shortly." : "");
+    problem.hidden = false;
+    board.dataset.state = "error";
+    if (retry) schedule(AFTER_ERROR_MS);
+  }
+
+  async function refresh() {
+    let response;
+    try {
+      response = await fetch(statusUrl, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+    } catch (error) {
+      showProblem("the server could not be reached", true);
+      return;
+    }
+    if (response.status === 403) {
+      showProblem("you are no longer signed in; sign in again and reload the page", false);
+      return;
+    }
+    if (!response.ok) {
+      showProblem(`the server answered ${response.status} ${response.statusText}`.trim(), true);
+      return;
+    }
+    const state = await response.json();
+    problem.hidden = true;
+    for (const item of state.extraction_jobs) render(document.getElementById(`job-${item.id}`), item);
+    for (const item of state.probe_runs) render(document.getElementById(`probe-${item.id}`), item);
+    if (summary.textContent !== state.summary) summary.textContent = state.summary;
+    board.dataset.state = state.active ? "polling" : "idle";
+    if (state.active) schedule(POLL_MS);
+  }
+
+  if (board.dataset.state === "polling") schedule(POLL_MS);
+})();

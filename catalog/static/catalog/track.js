@@ -1,0 +1,432 @@
+/* The track page: waveform player, similar tracks by aspect, similar passages, preview.
+ *
+ * The page's <audio> element stays the player (Range requests, native controls);
+ * wavesurfer only draws precomputed peaks over it, so no audio is fetched to draw.
+ * Every async list carries data-state="loading|ready|empty|error" and says what it
+ * shows in a role=status line next to it.
+ */
+"use strict";
+
+(function () {
+  const page = JSON.parse(document.getElementById("track-page-data").textContent);
+  const byId = (id) => document.getElementById(id);
+  const mainAudio = document.querySelector("#player audio");
+  const previewAudio = byId("preview-audio");
+
+  const SEEK_KEYS = { ArrowLeft: -5, ArrowDown: -5, ArrowRight: 5, ArrowUp: 5, PageDown: -30, PageUp: 30 };
+  const REGION_COLOUR = "rgba(242, 183, 5, 0.35)"; // --focus, translucent
+
+  // ---- Helpers ---------------------------------------------------------------------
+
+  /** Seconds as m:ss, or h:mm:ss from an hour up (as the server's duration filter). */
+  function clock(seconds) {
+    const whole = Math.max(0, Math.floor(seconds || 0));
+    const hours = Math.floor(whole / 3600);
+    const minutes = Math.floor((whole % 3600) / 60);
+    const secs = String(whole % 60).padStart(2, "0");
+    return hours ? `${hours}:${String(minutes).padStart(2, "0")}:${secs}` : `${minutes}:${secs}`;
+  }
+
+  /** An element with attributes (class, text, or any attribute) and children. */
+  function el(tag, attributes = {}, ...children) {
+    const node = document.createElement(tag);
+    for (const [name, value] of Object.entries(attributes)) {
+      if (value === undefined || value === null || value === false) continue;
+      if (name === "text") node.textContent = value;
+      else if (name === "class") node.className = value;
+      else node.setAttribute(name, value === true ? "" : value);
+    }
+    node.append(...children.filter((child) => child !== null && child !== undefined));
+    return node;
+  }
+
+  /** GET JSON; rejects with the API's own message ({"error": {"message"}}) when refused. */
+  async function getJSON(url, signal) {
+    const response = await fetch(url, { signal, headers: { Accept: "application/json" }, credentials: "same-origin" });
+    let body = null;
+    try {
+      body = await response.json();
+    } catch (error) {
+      if (error.name === "AbortError") throw error;
+    }
+    if (!response.ok) {
+      const message = body && body.error && body.error.message;
+      throw new Error(message || `The server answered ${response.status} ${response.statusText}.`);
+    }
+    if (body === null) throw new Error("The server's answer could not be read.");
+    return body;
+  }
+
+  function say(status, message, isError = false) {
+    status.textContent = message;
+    status.classList.toggle("error-detail", isError);
+  }
+
+  /** Loads results into `list`, newest request winning: an older one still in flight is aborted. */
+  function resultLoader(list, status) {
+    let controller = null;
+    return async function load(url, { loading, render, ready, empty }) {
+      if (controller) controller.abort();
+      const mine = (controller = new AbortController());
+      list.dataset.state = "loading";
+      list.setAttribute("aria-busy", "true");
+      say(status, loading);
+      try {
+        const body = await getJSON(url, mine.signal);
+        list.replaceChildren(...body.results.map((result) => render(result, body)));
+        list.dataset.state = body.results.length ? "ready" : "empty";
+        say(status, body.results.length ? ready(body) : empty);
+      } catch (error) {
+        if (error.name === "AbortError") return;
+        list.replaceChildren();
+        list.dataset.state = "error";
+        say(status, error.message, true);
+      } finally {
+        if (controller === mine) list.removeAttribute("aria-busy");
+      }
+    };
+  }
+
+  function fail(list, status, message) {
+    list.replaceChildren();
+    list.dataset.state = "error";
+    say(status, message, true);
+  }
+
+  function trackLink(track) {
+    return el("a", { href: page.urls.trackPage.replace("{pk}", track.id), text: track.title });
+  }
+
+  function trackMeta(track) {
+    const parts = [track.composer || "Unknown composer", track.work, track.dataset].filter(Boolean);
+    return el("p", { class: "meta", text: parts.join(" · ") });
+  }
+
+  // ---- Preview: one shared player for results --------------------------------------
+
+  const preview = (function () {
+    const now = byId("preview-now");
+    let pendingStart = null; // seek here once the new source's metadata is known
+    let playing = null; // the title announced
+
+    previewAudio.addEventListener("loadedmetadata", () => {
+      if (pendingStart !== null) previewAudio.currentTime = pendingStart;
+      pendingStart = null;
+    });
+    previewAudio.addEventListener("error", () => {
+      if (playing) say(now, `${playing} could not be played: the audio did not load.`, true);
+    });
+    // One sound at a time: either player pauses the other.
+    previewAudio.addEventListener("play", () => mainAudio.pause());
+    mainAudio.addEventListener("play", () => previewAudio.pause());
+
+    return function play(track, start = 0) {
+      playing = track.title;
+      if (previewAudio.dataset.trackId === String(track.id) && previewAudio.readyState >= 1) {
+        previewAudio.currentTime = start;
+      } else {
+        pendingStart = start;
+        previewAudio.dataset.trackId = track.id;
+        previewAudio.src = track.audio_url;
+      }
+      say(now, start > 0 ? `Playing ${track.title} from ${clock(start)}.` : `Playing ${track.title}.`);
+      previewAudio.play().catch((error) => {
+        if (error.name !== "AbortError") say(now, `${track.title} could not be played: ${error.message}`, true);
+      });
+    };
+  })();
+
+  // ---- Player: time display, waveform, keyboard seeking ----------------------------
+
+  const waveform = byId("waveform");
+
+  function duration() {
+    return Number.isFinite(mainAudio.duration) && mainAudio.duration > 0 ? mainAudio.duration : page.duration;
+  }
+
+  function showTime() {
+    const now = mainAudio.currentTime;
+    byId("current-time").textContent = clock(now);
+    byId("total-time").textContent = clock(duration());
+    waveform.setAttribute("aria-valuenow", Math.round(now));
+    waveform.setAttribute("aria-valuemax", Math.round(duration()));
+    waveform.setAttribute("aria-valuetext", `${clock(now)} of ${clock(duration())}`);
+  }
+  for (const event of ["timeupdate", "loadedmetadata", "durationchange", "seeked"]) {
+    mainAudio.addEventListener(event, showTime);
+  }
+
+  waveform.addEventListener("keydown", (event) => {
+    let target;
+    if (event.key in SEEK_KEYS) target = mainAudio.currentTime + SEEK_KEYS[event.key];
+    else if (event.key === "Home") target = 0;
+    else if (event.key === "End") target = duration();
+    else return;
+    event.preventDefault();
+    mainAudio.currentTime = Math.min(Math.max(target, 0), duration());
+    showTime();
+  });
+
+  /** Draws the waveform over the page's audio element; resolves to the Regions plugin. */
+  async function drawWaveform() {
+    const status = byId("waveform-status");
+    try {
+      const outline = await getJSON(page.urls.peaks);
+      if (!window.WaveSurfer || !window.WaveSurfer.Regions) throw new Error("The waveform library did not load.");
+      waveform.hidden = false; // before create: wavesurfer measures the container
+      const regions = WaveSurfer.Regions.create();
+      const wave = WaveSurfer.create({
+        container: waveform,
+        media: mainAudio,
+        peaks: [outline.peaks],
+        duration: outline.duration,
+        height: 96,
+        normalize: true,
+        barWidth: 2,
+        barGap: 1,
+        waveColor: "#6b7b8f", // 4.3:1 on white: the shape stays visible (WCAG non-text 3:1)
+        progressColor: "#1d2a3a",
+        cursorColor: "#a4161a",
+        cursorWidth: 2,
+        plugins: [regions],
+      });
+      // Regions need the duration, known once the peaks are loaded.
+      await new Promise((resolve, reject) => {
+        wave.once("ready", resolve);
+        wave.once("error", reject);
+      });
+      say(status, "");
+      return regions;
+    } catch (error) {
+      waveform.hidden = true;
+      say(status, `The waveform cannot be shown. ${error.message} The player above still plays the track.`, true);
+      return null;
+    }
+  }
+
+  // ---- Similar tracks by aspect ----------------------------------------------------
+
+  const tablist = byId("aspect-tabs");
+  const panel = byId("similar-panel");
+  const layerChoice = byId("layer-choice");
+  const diversity = byId("diversity");
+  const similarList = byId("similar-results");
+  const similarStatus = byId("similar-status");
+  const loadSimilar = resultLoader(similarList, similarStatus);
+  const choice = { aspects: new Map(), aspect: null }; // name -> aspect from /api/v1/aspects/
+
+  /** The query's "what similar means": one layer if chosen, else the selected aspect. */
+  function similarity() {
+    if (layerChoice.value !== "") return { layer: layerChoice.value };
+    return choice.aspect ? { aspect: choice.aspect } : {};
+  }
+
+  function percent(weight) {
+    return `${Math.round(weight * 100)}%`;
+  }
+
+  function evidenceText(aspect) {
+    if (aspect.r2 === null) return `${aspect.name}: ${aspect.confidence} confidence, no probe evidence yet (${aspect.source}).`;
+    const targets = aspect.evidence.map((item) => `${item.target} ${item.r2.toFixed(2)}`).join(", ");
+    return `${aspect.name}: R² ${aspect.r2.toFixed(2)}, ${aspect.confidence} confidence (${aspect.source})` +
+      (targets ? `; per target: ${targets}.` : ".");
+  }
+
+  function describeChoice() {
+    const summary = byId("aspect-summary");
+    const aspect = choice.aspects.get(choice.aspect);
+    if (layerChoice.value !== "") {
+      const layer = layerChoice.selectedOptions[0].text;
+      summary.textContent = `Compared by ${layer} alone` + (aspect ? `, not by ${aspect.name}'s layers.` : ".");
+    } else if (aspect) {
+      const layers = aspect.layers.map((item) => `${item.layer} (${percent(item.weight)})`).join(", ");
+      summary.textContent = `${aspect.description} Layers: ${layers}. Evidence: ${evidenceText(aspect)}`;
+    }
+  }
+
+  function renderSimilar(result) {
+    const { track } = result;
+    const aspect = layerChoice.value === "" ? choice.aspects.get(choice.aspect) : null;
+    const layers = el("ul", { class: "layers" },
+      ...result.layers.map((item) => el("li", {
+        text: `Layer ${item.layer}: cosine ${item.cosine.toFixed(3)}, weight ${percent(item.weight)}`,
+      })));
+    const play = el("button", { type: "button", class: "play" }, "Play", el("span", { class: "visually-hidden", text: ` ${track.title}` }));
+    play.addEventListener("click", () => preview(track));
+    return el("li", { class: "result" },
+      el("div", { class: "result-head" }, trackLink(track), el("span", { class: "score", text: `score ${result.score.toFixed(3)}` })),
+      trackMeta(track),
+      el("p", { class: "why", text: result.explanation }),
+      layers,
+      aspect ? el("p", { class: "evidence", text: `Evidence: ${evidenceText(aspect)}` }) : null,
+      play);
+  }
+
+  function refreshSimilar() {
+    describeChoice();
+    const query = new URLSearchParams({ ...similarity(), k: 10, diversity: diversity.value });
+    loadSimilar(`${page.urls.similar}?${query}`, {
+      loading: "Loading similar tracks…",
+      render: renderSimilar,
+      ready: (body) => `${body.results.length} tracks, similar ${body.description}.`,
+      empty: "No other track to compare with yet.",
+    });
+  }
+
+  function tabs() {
+    return Array.from(tablist.querySelectorAll('[role="tab"]'));
+  }
+
+  function selectAspect(name, { focus = false } = {}) {
+    choice.aspect = name;
+    layerChoice.value = "";
+    for (const tab of tabs()) {
+      const selected = tab.dataset.aspect === name;
+      tab.setAttribute("aria-selected", String(selected));
+      tab.tabIndex = selected ? 0 : -1;
+      if (selected) {
+        panel.setAttribute("aria-labelledby", tab.id);
+        if (focus) tab.focus();
+      }
+    }
+    refreshSimilar();
+  }
+
+  tablist.addEventListener("keydown", (event) => {
+    const all = tabs();
+    const at = all.findIndex((tab) => tab.dataset.aspect === choice.aspect);
+    const next = { ArrowRight: at + 1, ArrowLeft: at - 1, Home: 0, End: all.length - 1 }[event.key];
+    if (next === undefined || !all.length) return;
+    event.preventDefault();
+    selectAspect(all[(next + all.length) % all.length].dataset.aspect, { focus: true });
+  });
+
+  function buildTabs(map) {
+    const available = map.aspects.filter((aspect) => aspect.available);
+    for (const aspect of available) {
+      choice.aspects.set(aspect.name, aspect);
+      const tab = el("button", {
+        type: "button", role: "tab", id: `aspect-tab-${aspect.name}`, "aria-controls": "similar-panel",
+        "aria-selected": "false", tabindex: "-1", "data-aspect": aspect.name,
+      }, aspect.name, el("span", { class: "confidence" },
+        el("span", { class: "visually-hidden", text: ", confidence" }), ` ${aspect.confidence}`));
+      tab.addEventListener("click", () => selectAspect(aspect.name));
+      tablist.append(tab);
+    }
+    if (!available.length) {
+      tablist.dataset.state = "empty";
+      fail(similarList, similarStatus, `No musical aspect can be used with ${map.space.name}: ` +
+        map.aspects.map((aspect) => aspect.problem).join(" "));
+      return;
+    }
+    tablist.dataset.state = "ready";
+    const first = choice.aspects.has(map.default_aspect) ? map.default_aspect : available[0].name;
+    selectAspect(first);
+  }
+
+  async function loadAspects() {
+    try {
+      buildTabs(await getJSON(page.urls.aspects));
+    } catch (error) {
+      tablist.dataset.state = "error";
+      fail(similarList, similarStatus, error.message);
+    }
+  }
+
+  const diversityValue = byId("diversity-value");
+  diversity.addEventListener("input", () => {
+    diversityValue.textContent = Number(diversity.value).toFixed(1);
+  });
+  diversity.addEventListener("change", () => {
+    if (tablist.dataset.state === "ready") refreshSimilar();
+  });
+  layerChoice.addEventListener("change", refreshSimilar);
+
+  // ---- Similar passages ------------------------------------------------------------
+
+  const passageForm = byId("passage-form");
+  const startInput = byId("passage-start");
+  const endInput = byId("passage-end");
+  const passageList = byId("passage-results");
+  const passageStatus = byId("passage-status");
+  const loadPassages = resultLoader(passageList, passageStatus);
+  let selection = null; // the region on the waveform, once it is drawn
+
+  /** The span typed in, or an error message for people. */
+  function typedSpan() {
+    const start = Number(startInput.value);
+    const end = Number(endInput.value);
+    const length = duration();
+    const problem =
+      startInput.value === "" || endInput.value === "" ? "Give a start and an end in seconds." :
+      !(start >= 0 && end <= length + 0.05) ? `The span must lie within the track, 0 to ${length.toFixed(1)} seconds.` :
+      !(start < end) ? "The end must come after the start." : null;
+    for (const input of [startInput, endInput]) input.setAttribute("aria-invalid", String(problem !== null));
+    return problem ? { problem } : { start, end: Math.min(end, length) };
+  }
+
+  function showSpan(region) {
+    startInput.value = region.start.toFixed(1);
+    endInput.value = region.end.toFixed(1);
+    typedSpan(); // clears a stale invalid mark
+  }
+
+  function linkRegions(regions) {
+    regions.enableDragSelection({ color: REGION_COLOUR });
+    regions.on("region-created", (created) => {
+      // One span at a time: a new drag replaces the last one.
+      for (const region of regions.getRegions()) if (region !== created) region.remove();
+      selection = created;
+      showSpan(created);
+    });
+    regions.on("region-updated", showSpan);
+    const span = typedSpan();
+    if (!span.problem) regions.addRegion({ start: span.start, end: span.end, color: REGION_COLOUR });
+    for (const input of [startInput, endInput]) {
+      input.addEventListener("change", () => {
+        const typed = typedSpan();
+        if (typed.problem) return;
+        if (selection) selection.setOptions({ start: typed.start, end: typed.end });
+        else regions.addRegion({ start: typed.start, end: typed.end, color: REGION_COLOUR });
+      });
+    }
+  }
+
+  function renderPassage(passage) {
+    const { track } = passage;
+    const play = el("button", { type: "button", class: "play" }, `Play from ${clock(passage.start)}`,
+      el("span", { class: "visually-hidden", text: ` in ${track.title}` }));
+    play.addEventListener("click", () => preview(track, passage.start));
+    return el("li", { class: "result" },
+      el("div", { class: "result-head" },
+        trackLink(track),
+        el("span", { class: "span", text: `${clock(passage.start)}–${clock(passage.end)}` }),
+        el("span", { class: "score", text: `score ${passage.score.toFixed(3)}` })),
+      trackMeta(track),
+      play);
+  }
+
+  passageForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const span = typedSpan();
+    if (span.problem) {
+      fail(passageList, passageStatus, span.problem);
+      return;
+    }
+    const query = new URLSearchParams({ start: span.start, end: span.end, ...similarity(), k: 10 });
+    loadPassages(`${page.urls.passages}?${query}`, {
+      loading: `Looking for passages like ${clock(span.start)}–${clock(span.end)}…`,
+      render: renderPassage,
+      ready: (body) => `${body.results.length} passages like ${clock(span.start)}–${clock(span.end)}, similar ${body.description}.`,
+      empty: "No similar passage was found.",
+    });
+  });
+
+  // ---- Start -----------------------------------------------------------------------
+
+  showTime();
+  loadAspects();
+  drawWaveform().then((regions) => {
+    if (regions) linkRegions(regions);
+  });
+})();

@@ -1,0 +1,548 @@
+/* Search by clip: the listener uploads a file or records one, the clip goes to the
+   clip-search API, the page follows its progress and shows similar tracks and passages.
+
+   This file is also the recorder's AudioWorklet module (the worklet scope has
+   registerProcessor, pages do not), so recording needs no second script. */
+"use strict";
+
+if (typeof registerProcessor === "function") {
+  registerClipCapture();
+} else {
+  clipSearchPage();
+}
+
+/* In the audio thread: post each render quantum's mono mix to the page. */
+function registerClipCapture() {
+  registerProcessor("clip-capture", class extends AudioWorkletProcessor {
+    process(inputs) {
+      const channels = inputs[0];
+      if (channels.length > 0) {
+        const mono = new Float32Array(channels[0].length);
+        for (const channel of channels) {
+          for (let i = 0; i < mono.length; i++) mono[i] += channel[i] / channels.length;
+        }
+        this.port.postMessage(mono, [mono.buffer]);
+      }
+      return true;
+    }
+  });
+}
+
+/* Seconds as m:ss, whole seconds passed (a passage from 2.5 s plays "from 0:02"). */
+function clock(seconds) {
+  const whole = Math.floor(seconds);
+  return `${Math.floor(whole / 60)}:${String(whole % 60).padStart(2, "0")}`;
+}
+
+/* Mono float samples as a 16-bit PCM WAV: what the server's libsndfile intake reads
+   (MediaRecorder's WebM/Opus it does not). */
+function encodeWav(samples, sampleRate) {
+  const dataBytes = samples.length * 2;
+  const view = new DataView(new ArrayBuffer(44 + dataBytes));
+  const ascii = (offset, text) => [...text].forEach((ch, i) => view.setUint8(offset + i, ch.charCodeAt(0)));
+  ascii(0, "RIFF");
+  view.setUint32(4, 36 + dataBytes, true);
+  ascii(8, "WAVE");
+  ascii(12, "fmt ");
+  view.setUint32(16, 16, true); // fmt chunk size
+  view.setUint16(20, 1, true); // PCM
+  view.setUint16(22, 1, true); // channels
+  view.setUint32(24, sampleRate, true);
+  view.setUint32(28, sampleRate * 2, true); // bytes per second
+  view.setUint16(32, 2, true); // bytes per frame
+  view.setUint16(34, 16, true); // bits per sample
+  ascii(36, "data");
+  view.setUint32(40, dataBytes, true);
+  samples.forEach((sample, i) => {
+    const clipped = Math.max(-1, Math.min(1, sample));
+    view.setInt16(44 + i * 2, clipped < 0 ? clipped * 0x8000 : clipped * 0x7fff, true);
+  });
+  return new Blob([view.buffer], { type: "audio/wav" });
+}
+
+/* The API's error body ({"error": {"message"}}) in words, or what the status means. */
+function errorMessage(status, body) {
+  const message = body && body.error && body.error.message;
+  if (message) return message;
+  if (status === 413) return "The server refused the clip: the file is too large.";
+  if (status === 401 || status === 403) return "You are signed out; sign in again and retry.";
+  return `The server could not answer (HTTP ${status}). Try again in a moment.`;
+}
+
+function parseJson(text) {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+}
+
+function element(tag, text, attributes = {}) {
+  const node = document.createElement(tag);
+  if (text !== undefined) node.textContent = text;
+  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
+  return node;
+}
+
+function resultsTable(headings, rows) {
+  const table = element("table", undefined, { class: "tracks clip-table" });
+  const headRow = table.createTHead().insertRow();
+  for (const heading of headings) headRow.append(element("th", heading, { scope: "col" }));
+  const body = table.createTBody();
+  for (const cells of rows) {
+    const row = body.insertRow();
+    for (const cell of cells) {
+      const td = row.insertCell();
+      td.append(cell);
+    }
+  }
+  const scroller = element("div", undefined, { class: "table-scroll" });
+  scroller.append(table);
+  return scroller;
+}
+
+// How long a clip may wait in the queue before the page says that is unusual.
+const QUEUED_PATIENCE_MS = 30000;
+
+function clipSearchPage() {
+  const config = JSON.parse(document.getElementById("clip-config").textContent);
+  const byId = (id) => document.getElementById(id);
+  const ui = {
+    form: byId("clip-form"),
+    file: byId("clip-file"),
+    drop: byId("clip-drop"),
+    record: byId("clip-record"),
+    recordTime: byId("clip-record-time"),
+    recordNote: byId("clip-record-note"),
+    recording: byId("clip-recording"),
+    chosen: byId("clip-chosen"),
+    aspect: byId("clip-aspect"),
+    aspectNote: byId("clip-aspect-note"),
+    submit: byId("clip-search"),
+    status: byId("clip-status"),
+    upload: byId("clip-upload"),
+    progress: byId("clip-progress"),
+    percent: byId("clip-progress-percent"),
+    similar: byId("clip-similar"),
+    passages: byId("clip-passages"),
+    player: byId("clip-player"),
+    playerBox: byId("clip-player-box"),
+    playerCaption: byId("clip-player-caption"),
+  };
+  const csrfToken = ui.form.querySelector("[name=csrfmiddlewaretoken]").value;
+
+  let chosenClip = null; // {blob, name, label}: what Search sends
+  let searchPath = null; // the clip search being followed (its detail URL's path)
+  // Bumped by every new upload or re-query, so replies to older ones are dropped.
+  let generation = 0;
+  let uploadRequest = null;
+  let pollTimer = null;
+  let queuedSince = null; // when the followed clip was accepted
+
+  // ---- Status and states -------------------------------------------------------
+
+  function announce(text, isError = false) {
+    if (ui.status.textContent !== text) ui.status.textContent = text;
+    ui.status.classList.toggle("is-error", isError);
+  }
+
+  function setResultsState(state) {
+    for (const box of [ui.similar, ui.passages]) {
+      box.dataset.state = state;
+      box.setAttribute("aria-busy", String(state === "uploading" || state === "waiting"));
+    }
+  }
+
+  function showInResults(text) {
+    ui.similar.replaceChildren(element("p", text, { class: "clip-note" }));
+    ui.passages.replaceChildren(element("p", text, { class: "clip-note" }));
+  }
+
+  function fail(message) {
+    stopActivity();
+    ui.upload.hidden = true;
+    setResultsState("error");
+    announce(message, true);
+    showInResults("No results: see the message above.");
+  }
+
+  /* Forget the upload or polling in flight; its late replies are ignored. */
+  function stopActivity() {
+    generation += 1;
+    if (uploadRequest) uploadRequest.abort();
+    uploadRequest = null;
+    clearTimeout(pollTimer);
+    return generation;
+  }
+
+  // ---- Choosing the clip -------------------------------------------------------
+
+  function chooseClip(clip) {
+    chosenClip = clip;
+    ui.chosen.textContent = `Clip to search: ${clip.label}.`;
+    ui.submit.disabled = false;
+  }
+
+  ui.file.addEventListener("change", () => {
+    const file = ui.file.files[0];
+    if (file) chooseClip({ blob: file, name: file.name, label: file.name });
+  });
+
+  ui.drop.addEventListener("dragover", (event) => {
+    event.preventDefault();
+    ui.drop.classList.add("is-dragover");
+  });
+  ui.drop.addEventListener("dragleave", () => ui.drop.classList.remove("is-dragover"));
+  ui.drop.addEventListener("drop", (event) => {
+    event.preventDefault();
+    ui.drop.classList.remove("is-dragover");
+    const files = event.dataTransfer.files;
+    if (files.length === 0) return;
+    ui.file.files = files; // the input shows the dropped file's name too
+    chooseClip({ blob: files[0], name: files[0].name, label: files[0].name });
+  });
+
+  // ---- Recording ---------------------------------------------------------------
+
+  const limitSeconds = config.maxSeconds;
+  let recorder = null; // while recording: {stream, context, chunks, frames, limitFrames, sampleRate}
+
+  function recordingUnavailable() {
+    if (!window.isSecureContext) {
+      return "Recording needs a secure page (HTTPS, or localhost); upload a file instead.";
+    }
+    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia || !window.AudioWorkletNode) {
+      return "This browser cannot record from a microphone; upload a file instead.";
+    }
+    return null;
+  }
+
+  function microphoneProblem(error) {
+    if (error.name === "NotAllowedError" || error.name === "SecurityError") {
+      return "Microphone access was denied. Allow it in the browser's site settings, or upload a file instead.";
+    }
+    if (error.name === "NotFoundError" || error.name === "OverconstrainedError") {
+      return "No microphone was found; connect one, or upload a file instead.";
+    }
+    if (error.name === "NotReadableError") {
+      return "The microphone is in use by another program or cannot be read; upload a file instead.";
+    }
+    return `The microphone could not be opened (${error.message || error.name}); upload a file instead.`;
+  }
+
+  function showRecordedTime(seconds) {
+    ui.recordTime.textContent = `${clock(seconds)} of ${limitSeconds} s`;
+  }
+
+  function note(text, isError = false) {
+    ui.recordNote.textContent = text;
+    ui.recordNote.classList.toggle("is-error", isError);
+  }
+
+  async function startRecording() {
+    const unavailable = recordingUnavailable();
+    if (unavailable) {
+      note(unavailable, true);
+      return;
+    }
+    ui.record.disabled = true;
+    note("Asking for the microphone…");
+    let stream;
+    try {
+      // Music, not speech: no echo cancellation, noise suppression or gain riding.
+      stream = await navigator.mediaDevices.getUserMedia({
+        audio: { channelCount: 1, echoCancellation: false, noiseSuppression: false, autoGainControl: false },
+      });
+    } catch (error) {
+      ui.record.disabled = false;
+      note(microphoneProblem(error), true);
+      return;
+    }
+    const context = new AudioContext();
+    try {
+      await context.audioWorklet.addModule(config.workletUrl);
+      const capture = new AudioWorkletNode(context, "clip-capture");
+      context.createMediaStreamSource(stream).connect(capture);
+      capture.connect(context.destination); // a node is only run when the graph pulls it; its output is silence
+      capture.port.onmessage = (event) => collectSamples(event.data);
+      await context.resume();
+    } catch (error) {
+      stream.getTracks().forEach((track) => track.stop());
+      context.close();
+      ui.record.disabled = false;
+      note(`Recording could not start (${error.message || error.name}); upload a file instead.`, true);
+      return;
+    }
+    recorder = {
+      stream, context, chunks: [], frames: 0, sampleRate: context.sampleRate,
+      limitFrames: Math.floor(limitSeconds * context.sampleRate),
+    };
+    stream.getAudioTracks()[0].addEventListener("ended", () => stopRecording("The microphone stopped."));
+    ui.record.textContent = "Stop recording";
+    ui.record.disabled = false;
+    showRecordedTime(0);
+    note(`Recording… it stops by itself at ${limitSeconds} seconds.`);
+  }
+
+  function collectSamples(samples) {
+    if (!recorder) return;
+    const shownBefore = Math.floor(recorder.frames / recorder.sampleRate);
+    recorder.chunks.push(samples);
+    recorder.frames += samples.length;
+    const seconds = Math.min(recorder.frames, recorder.limitFrames) / recorder.sampleRate;
+    if (Math.floor(seconds) !== shownBefore) showRecordedTime(seconds);
+    if (recorder.frames >= recorder.limitFrames) stopRecording(`Stopped at the ${limitSeconds} second limit.`);
+  }
+
+  function stopRecording(reason) {
+    const done = recorder;
+    if (!done) return; // the track's "ended" after a stop by the page
+    recorder = null;
+    done.stream.getTracks().forEach((track) => track.stop());
+    done.context.close();
+    ui.record.textContent = "Start recording";
+
+    const samples = new Float32Array(Math.min(done.frames, done.limitFrames));
+    let offset = 0;
+    for (const chunk of done.chunks) {
+      const part = chunk.subarray(0, samples.length - offset);
+      samples.set(part, offset);
+      offset += part.length;
+    }
+    const seconds = samples.length / done.sampleRate;
+    showRecordedTime(seconds);
+    if (seconds < config.minSeconds) {
+      note(`The recording is ${seconds.toFixed(1)} s long; a clip needs at least ${config.minSeconds} s. Record again.`, true);
+      return;
+    }
+    if (ui.recording.src) URL.revokeObjectURL(ui.recording.src);
+    const blob = encodeWav(samples, done.sampleRate);
+    ui.recording.src = URL.createObjectURL(blob);
+    ui.recording.hidden = false;
+    chooseClip({ blob, name: "recording.wav", label: `your recording (${clock(seconds)})` });
+    note(`${reason} Recorded ${clock(seconds)}: listen to it below, then search.`);
+  }
+
+  ui.record.addEventListener("click", () => {
+    if (recorder) stopRecording("Stopped.");
+    else startRecording();
+  });
+  const unavailable = recordingUnavailable();
+  if (unavailable) {
+    ui.record.setAttribute("aria-disabled", "true");
+    note(unavailable, true);
+  }
+
+  // ---- Searching ---------------------------------------------------------------
+
+  function detailUrl() {
+    const url = new URL(searchPath, window.location.origin);
+    if (ui.aspect.value) url.searchParams.set("aspect", ui.aspect.value);
+    return url.pathname + url.search;
+  }
+
+  function upload(clip) {
+    const mine = stopActivity();
+    searchPath = null;
+    setResultsState("uploading");
+    showInResults("Searching…");
+    announce("Uploading the clip…");
+    ui.progress.value = 0;
+    ui.percent.textContent = "0 %";
+    ui.upload.hidden = false;
+
+    const body = new FormData();
+    body.append(ui.file.name, clip.blob, clip.name); // the API's field is the input's name
+    const request = new XMLHttpRequest();
+    uploadRequest = request;
+    request.open("POST", config.searchUrl);
+    request.setRequestHeader("X-CSRFToken", csrfToken);
+    request.setRequestHeader("Accept", "application/json");
+    request.upload.addEventListener("progress", (event) => {
+      if (!event.lengthComputable) return;
+      const percent = Math.round((100 * event.loaded) / event.total);
+      ui.progress.value = percent;
+      ui.percent.textContent = `${percent} %`;
+    });
+    request.addEventListener("load", () => {
+      if (mine !== generation) return;
+      uploadRequest = null;
+      ui.upload.hidden = true;
+      const reply = parseJson(request.responseText);
+      if (request.status !== 202 || !reply) {
+        fail(errorMessage(request.status, reply));
+        return;
+      }
+      searchPath = new URL(reply.url, window.location.href).pathname;
+      queuedSince = Date.now();
+      follow(reply, mine);
+    });
+    request.addEventListener("error", () => {
+      if (mine === generation) fail("The clip did not reach the server; check the connection and try again.");
+    });
+    request.send(body);
+  }
+
+  /* Show a reply of the detail URL; ask again in a second while the clip is embedded. */
+  function follow(reply, mine) {
+    if (reply.status === "succeeded") {
+      showResults(reply);
+    } else if (reply.status === "failed") {
+      fail(`The clip could not be searched: ${reply.error}`);
+    } else {
+      setResultsState("waiting");
+      if (reply.status !== "queued") announce("Embedding the clip…");
+      else if (Date.now() - queuedSince < QUEUED_PATIENCE_MS) announce("Uploaded. Queued: waiting for a worker to embed the clip…");
+      else announce("Still queued: the workers are busy, or none is running. This page keeps waiting.");
+      pollTimer = setTimeout(() => poll(mine), 1000);
+    }
+  }
+
+  async function poll(mine) {
+    let response;
+    let reply;
+    try {
+      response = await fetch(detailUrl(), { headers: { Accept: "application/json" }, credentials: "same-origin" });
+      reply = parseJson(await response.text());
+    } catch {
+      if (mine === generation) fail("Lost contact with the server; check the connection and search again.");
+      return;
+    }
+    if (mine !== generation) return;
+    if (!response.ok || !reply) fail(errorMessage(response.status, reply));
+    else follow(reply, mine);
+  }
+
+  function requery() {
+    const mine = stopActivity();
+    setResultsState("waiting");
+    announce(`Searching by ${ui.aspect.value}…`);
+    poll(mine);
+  }
+
+  ui.form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    if (recorder) stopRecording("Stopped.");
+    if (chosenClip) upload(chosenClip);
+  });
+
+  // ---- Results -------------------------------------------------------------------
+
+  function trackLink(track) {
+    return element("a", track.title, { href: config.trackPageUrl.replace("{pk}", track.id) });
+  }
+
+  function showResults(reply) {
+    const { similar, passages } = reply;
+    if (similar.results.length === 0) {
+      ui.similar.replaceChildren(element("p", "No similar tracks: no catalogue track is embedded in this space yet."));
+    } else {
+      ui.similar.replaceChildren(
+        element("p", `Similar by ${similar.description}.`, { class: "clip-note" }),
+        resultsTable(
+          ["Track", "Composer", "Score", "Why"],
+          similar.results.map((result) => [
+            trackLink(result.track),
+            result.track.composer || "Unknown",
+            result.score.toFixed(3),
+            result.explanation,
+          ]),
+        ),
+      );
+    }
+    if (passages.results.length === 0) {
+      ui.passages.replaceChildren(element("p", "No similar passages: no catalogue track is embedded in this space yet."));
+    } else {
+      ui.passages.replaceChildren(
+        element("p", `Similar by ${passages.description}.`, { class: "clip-note" }),
+        resultsTable(
+          ["Track", "Passage", "Score", "Listen"],
+          passages.results.map((passage) => [
+            trackLink(passage.track),
+            `${clock(passage.start)}–${clock(passage.end)}`,
+            passage.score.toFixed(3),
+            playButton(passage),
+          ]),
+        ),
+      );
+    }
+    setResultsState("ready");
+    const count = (n, what) => `${n} ${what}${n === 1 ? "" : "s"}`;
+    announce(`Done: ${count(similar.results.length, "similar track")} and ${count(passages.results.length, "passage")}.`);
+  }
+
+  // ---- Player ----------------------------------------------------------------------
+
+  function playButton(passage) {
+    const label = `Play from ${clock(passage.start)}`;
+    const button = element("button", label, { type: "button", "aria-label": `${label}, ${passage.track.title}` });
+    button.addEventListener("click", () => playFrom(passage.track, passage.start));
+    return button;
+  }
+
+  let startAt = 0; // where the passage asked for begins, applied once its track's metadata is in
+
+  function playFrom(track, start) {
+    const caption = `${track.title}, from ${clock(start)}`;
+    ui.playerCaption.textContent = `Loading ${caption}…`;
+    ui.playerBox.hidden = false;
+    startAt = start;
+    if (ui.player.dataset.trackId !== String(track.id)) {
+      ui.player.dataset.trackId = track.id;
+      ui.player.dataset.title = track.title;
+      ui.player.src = track.audio_url;
+    } else if (ui.player.readyState >= HTMLMediaElement.HAVE_METADATA) {
+      ui.player.currentTime = start;
+    }
+    ui.player.play().then(
+      () => { ui.playerCaption.textContent = `Playing ${caption}.`; },
+      (error) => {
+        // A newer click's load interrupts this one: that click reports for itself.
+        if (error.name !== "AbortError") ui.playerCaption.textContent = `Could not play ${caption}: ${error.message}`;
+      },
+    );
+  }
+
+  ui.player.addEventListener("loadedmetadata", () => { ui.player.currentTime = startAt; });
+  ui.player.addEventListener("error", () => {
+    ui.playerCaption.textContent = `Could not play ${ui.player.dataset.title}: its audio did not load.`;
+  });
+
+  // ---- Aspects -------------------------------------------------------------------
+
+  function describeAspect(aspects) {
+    const chosen = aspects.find((aspect) => aspect.name === ui.aspect.value);
+    ui.aspectNote.textContent = chosen
+      ? `${chosen.description} (layers ${chosen.layers.map((l) => l.layer).join(", ")}; ${chosen.confidence} confidence)`
+      : "";
+  }
+
+  async function loadAspects() {
+    let response;
+    let reply;
+    try {
+      response = await fetch(config.aspectsUrl, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+      reply = parseJson(await response.text());
+    } catch {
+      ui.aspect.replaceChildren(element("option", "Default", { value: "" }));
+      ui.aspectNote.textContent = "The aspects could not be loaded; searches use the default aspect.";
+      return;
+    }
+    if (!response.ok || !reply) {
+      ui.aspect.replaceChildren(element("option", "Default", { value: "" }));
+      ui.aspectNote.textContent = errorMessage(response.status, reply);
+      return;
+    }
+    const available = reply.aspects.filter((aspect) => aspect.available);
+    ui.aspect.replaceChildren(...available.map((aspect) => element("option", aspect.name, { value: aspect.name })));
+    if (available.some((aspect) => aspect.name === reply.default_aspect)) ui.aspect.value = reply.default_aspect;
+    ui.aspect.disabled = available.length === 0;
+    describeAspect(available);
+    ui.aspect.addEventListener("change", () => {
+      describeAspect(available);
+      if (searchPath) requery(); // the clip is uploaded already: ask its results again, by this aspect
+    });
+  }
+
+  loadAspects();
+}
