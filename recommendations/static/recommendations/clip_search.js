@@ -5,12 +5,6 @@
    registerProcessor, pages do not), so recording needs no second script. */
 "use strict";
 
-if (typeof registerProcessor === "function") {
-  registerClipCapture();
-} else {
-  clipSearchPage();
-}
-
 /* In the audio thread: post each render quantum's mono mix to the page. */
 function registerClipCapture() {
   registerProcessor("clip-capture", class extends AudioWorkletProcessor {
@@ -545,4 +539,10 @@ function clipSearchPage() {
   }
 
   loadAspects();
+}
+
+if (typeof registerProcessor === "function") {
+  registerClipCapture();
+} else {
+  clipSearchPage();
 }
