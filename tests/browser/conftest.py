@@ -38,6 +38,13 @@ def chromium():
         browser.close()
 
 
+def is_page_error(message):
+    """A console error, except Chromium's note on an API refusal (a 400 for bad audio, a 409
+    for a duplicate): the pages show those to the user, as they should."""
+    api_refusal = message.text.startswith("Failed to load resource") and "/api/v1/" in message.location.get("url", "")
+    return message.type == "error" and not api_refusal
+
+
 @pytest.fixture
 def page(chromium, live_server, request):
     """A fresh browser context per test; console errors fail the test, a screenshot stays."""
@@ -45,7 +52,7 @@ def page(chromium, live_server, request):
     context.set_default_timeout(15_000)
     page = context.new_page()
     errors = []
-    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on("console", lambda message: errors.append(message.text) if is_page_error(message) else None)
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     yield page
     ARTIFACTS.joinpath("screenshots").mkdir(parents=True, exist_ok=True)
