@@ -71,6 +71,13 @@ function parseJson(text) {
   }
 }
 
+/* GET a JSON API url: {ok, status, reply} (reply null when the body is not JSON);
+   rejects only when no answer came at all. */
+async function getJson(url) {
+  const response = await fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+  return { ok: response.ok, status: response.status, reply: parseJson(await response.text()) };
+}
+
 function element(tag, text, attributes = {}) {
   const node = document.createElement(tag);
   if (text !== undefined) node.textContent = text;
@@ -97,6 +104,8 @@ function resultsTable(headings, rows) {
 
 // How long a clip may wait in the queue before the page says that is unusual.
 const QUEUED_PATIENCE_MS = 30000;
+// Failed polls in a row (no answer at all) before the page reports the connection lost.
+const POLL_RETRIES = 3;
 
 function clipSearchPage() {
   const config = JSON.parse(document.getElementById("clip-config").textContent);
@@ -200,6 +209,7 @@ function clipSearchPage() {
 
   const limitSeconds = config.maxSeconds;
   let recorder = null; // while recording: {stream, context, chunks, frames, limitFrames, sampleRate}
+  let starting = false; // between the click and the microphone's answer
 
   function recordingUnavailable() {
     if (!window.isSecureContext) {
@@ -239,7 +249,15 @@ function clipSearchPage() {
       note(unavailable, true);
       return;
     }
-    ui.record.disabled = true;
+    starting = true;
+    try {
+      await openMicrophone();
+    } finally {
+      starting = false;
+    }
+  }
+
+  async function openMicrophone() {
     note("Asking for the microphone…");
     let stream;
     try {
@@ -248,7 +266,6 @@ function clipSearchPage() {
         audio: { channelCount: 1, echoCancellation: false, noiseSuppression: false, autoGainControl: false },
       });
     } catch (error) {
-      ui.record.disabled = false;
       note(microphoneProblem(error), true);
       return;
     }
@@ -263,7 +280,6 @@ function clipSearchPage() {
     } catch (error) {
       stream.getTracks().forEach((track) => track.stop());
       context.close();
-      ui.record.disabled = false;
       note(`Recording could not start (${error.message || error.name}); upload a file instead.`, true);
       return;
     }
@@ -273,7 +289,6 @@ function clipSearchPage() {
     };
     stream.getAudioTracks()[0].addEventListener("ended", () => stopRecording("The microphone stopped."));
     ui.record.textContent = "Stop recording";
-    ui.record.disabled = false;
     showRecordedTime(0);
     note(`Recording… it stops by itself at ${limitSeconds} seconds.`);
   }
@@ -319,7 +334,7 @@ function clipSearchPage() {
 
   ui.record.addEventListener("click", () => {
     if (recorder) stopRecording("Stopped.");
-    else startRecording();
+    else if (!starting) startRecording();
   });
   const unavailable = recordingUnavailable();
   if (unavailable) {
@@ -392,19 +407,20 @@ function clipSearchPage() {
     }
   }
 
-  async function poll(mine) {
-    let response;
-    let reply;
+  async function poll(mine, misses = 0) {
+    let answer;
     try {
-      response = await fetch(detailUrl(), { headers: { Accept: "application/json" }, credentials: "same-origin" });
-      reply = parseJson(await response.text());
+      answer = await getJson(detailUrl());
     } catch {
-      if (mine === generation) fail("Lost contact with the server; check the connection and search again.");
+      if (mine !== generation) return;
+      // A blip should not cost the upload: try a few more times before giving up.
+      if (misses < POLL_RETRIES) pollTimer = setTimeout(() => poll(mine, misses + 1), 1000);
+      else fail("Lost contact with the server; check the connection and search again.");
       return;
     }
     if (mine !== generation) return;
-    if (!response.ok || !reply) fail(errorMessage(response.status, reply));
-    else follow(reply, mine);
+    if (!answer.ok || !answer.reply) fail(errorMessage(answer.status, answer.reply));
+    else follow(answer.reply, mine);
   }
 
   function requery() {
@@ -506,27 +522,29 @@ function clipSearchPage() {
 
   function describeAspect(aspects) {
     const chosen = aspects.find((aspect) => aspect.name === ui.aspect.value);
-    ui.aspectNote.textContent = chosen
-      ? `${chosen.description} (layers ${chosen.layers.map((l) => l.layer).join(", ")}; ${chosen.confidence} confidence)`
-      : "";
+    if (!chosen) {
+      ui.aspectNote.textContent = "";
+      return;
+    }
+    const layers = chosen.layers.map((weight) => weight.layer);
+    ui.aspectNote.textContent = `${chosen.description} (layer${layers.length === 1 ? "" : "s"} ${layers.join(", ")}; `
+      + `${chosen.confidence} confidence)`;
   }
 
   async function loadAspects() {
-    let response;
-    let reply;
+    let answer;
     try {
-      response = await fetch(config.aspectsUrl, { headers: { Accept: "application/json" }, credentials: "same-origin" });
-      reply = parseJson(await response.text());
+      answer = await getJson(config.aspectsUrl);
     } catch {
+      answer = { ok: false, reply: { error: { message: "The aspects could not be loaded." } } };
+    }
+    if (!answer.ok || !answer.reply) {
+      // The select stays disabled; the API's default aspect applies.
       ui.aspect.replaceChildren(element("option", "Default", { value: "" }));
-      ui.aspectNote.textContent = "The aspects could not be loaded; searches use the default aspect.";
+      ui.aspectNote.textContent = `${errorMessage(answer.status, answer.reply)} Searches use the default aspect.`;
       return;
     }
-    if (!response.ok || !reply) {
-      ui.aspect.replaceChildren(element("option", "Default", { value: "" }));
-      ui.aspectNote.textContent = errorMessage(response.status, reply);
-      return;
-    }
+    const reply = answer.reply;
     const available = reply.aspects.filter((aspect) => aspect.available);
     ui.aspect.replaceChildren(...available.map((aspect) => element("option", aspect.name, { value: aspect.name })));
     if (available.some((aspect) => aspect.name === reply.default_aspect)) ui.aspect.value = reply.default_aspect;
