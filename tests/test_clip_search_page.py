@@ -7,6 +7,7 @@ from html.parser import HTMLParser
 import pytest
 from django.contrib.staticfiles import finders
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
 
 from recommendations.serializers import ClipUploadSerializer
 from tests.factories import audio_bytes, make_user, tone
@@ -49,6 +50,9 @@ class Elements(HTMLParser):
 
     def by_id(self, element_id):
         return next(attributes for _, attributes in self.tags if attributes.get("id") == element_id)
+
+    def csrf_token(self):
+        return next(attrs["value"] for _, attrs in self.tags if attrs.get("name") == "csrfmiddlewaretoken")
 
 
 @pytest.fixture
@@ -95,21 +99,18 @@ def test_the_form_posts_the_field_the_api_reads(client, listener):
     assert file_input["type"] == "file" and [file_input["name"]] == list(ClipUploadSerializer().fields)
     assert file_input["accept"] == ".flac,.mp3,.ogg,.wav,audio/*"
 
-    # What the script does with them: the form's field posted to the form's action, then the returned url polled.
+    # What the script does with them: the input's field posted to the form's action with the
+    # page's CSRF token in a header, then the returned url polled.
     clip = SimpleUploadedFile("clip.wav", audio_bytes(tone(seconds=3.0)))
-    csrf_client = client.__class__(enforce_csrf_checks=True)
-    csrf_client.cookies = client.cookies
-    response = csrf_client.post(
+    browser = Client(enforce_csrf_checks=True)
+    browser.cookies = client.cookies
+    response = browser.post(
         form["action"], {file_input["name"]: clip},
-        HTTP_X_CSRFTOKEN=_csrf_token(elements), HTTP_ACCEPT="application/json",
+        HTTP_X_CSRFTOKEN=elements.csrf_token(), HTTP_ACCEPT="application/json",
     )
     assert response.status_code == 202, response.content
     detail = client.get(response.json()["url"], {"aspect": "timbre"})
     assert detail.status_code == 200 and detail.json()["status"] == "queued"
-
-
-def _csrf_token(elements):
-    return next(a["value"] for t, a in elements.tags if a.get("name") == "csrfmiddlewaretoken")
 
 
 def test_the_script_gets_the_api_urls_and_the_clip_limits(client, listener, settings):
@@ -124,7 +125,7 @@ def test_the_script_gets_the_api_urls_and_the_clip_limits(client, listener, sett
     sources = [attrs["src"] for tag, attrs in elements.tags if tag == "script" and "src" in attrs]
     assert config["workletUrl"] in sources
     source = open(finders.find("recommendations/clip_search.js")).read()
-    assert 'registerProcessor("clip-capture"' in source and '"clip-capture"' in source.split("new AudioWorkletNode")[1]
+    assert 'registerProcessor("clip-capture"' in source and 'new AudioWorkletNode(context, "clip-capture")' in source
 
 
 def test_the_page_loads_nothing_from_other_hosts(client, listener):
