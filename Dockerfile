@@ -1,6 +1,14 @@
 # One image for both roles, chosen at build time:
 #   REQUIREMENTS=base  web processes and default-queue workers (no torch)
 #   REQUIREMENTS=ml    workers that also take the "ml" queue (torch, transformers, librosa)
+
+# Browser libraries from the npm registry (package-lock.json), served from node_modules
+# by the app (settings STATICFILES_DIRS); only the result is copied into the image.
+FROM node:20-slim AS assets
+WORKDIR /assets
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund --loglevel=error
+
 FROM python:3.11-slim
 
 ARG REQUIREMENTS=base
@@ -32,6 +40,7 @@ RUN if [ "$REQUIREMENTS" = "ml" ]; then extra_index="--extra-index-url https://d
     && pip install $extra_index -r "requirements/${REQUIREMENTS}.txt"
 
 COPY . .
+COPY --from=assets /assets/node_modules node_modules/
 
 # Static files are collected into the image and served by whitenoise. The key only lets
 # settings load here; it is not kept in the image's environment.

@@ -1,10 +1,11 @@
-# Two commands matter on a fresh machine: `make run` (the platform) and `make test`.
+# Two commands matter on a fresh machine: `make demo` (the platform with a demo catalogue) and `make test`.
+# `make run` starts the platform empty.
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 REQS ?= requirements/dev.txt
 
-.PHONY: run test worker venv assets compose-check clean-data
+.PHONY: demo run test worker venv assets compose-check clean-data
 
 $(BIN)/.installed: requirements/*.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +21,12 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 assets: node_modules/.installed
+
+## The demo platform: as `run`, with the demo catalogue rendered, extracted (MERT when its weights
+## load, else the classic encoder), probed and indexed, and a curator account. Re-runs reuse it all.
+## Options pass through DEMO_ARGS, e.g. make demo DEMO_ARGS="--encoder classic --port 8001".
+demo: venv assets
+	$(BIN)/python manage.py demo $(DEMO_ARGS)
 
 ## Start embedded PostgreSQL+pgvector, Redis, a Celery worker and the web server; Ctrl-C stops all.
 run: venv assets

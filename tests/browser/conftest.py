@@ -60,3 +60,18 @@ def page(chromium, live_server, request):
     page.screenshot(path=ARTIFACTS / "screenshots" / f"{name}.png", full_page=True)
     context.close()
     assert not errors, f"the page logged errors: {errors}"
+
+
+@pytest.fixture
+def sign_in(page):
+    """sign_in(username, next_path): through the login form, as the factories' users
+    (password "pw-<username>")."""
+
+    def sign_in(username, next_path):
+        page.goto(f"/accounts/login/?next={next_path}")
+        page.get_by_label("Username").fill(username)
+        page.get_by_label("Password").fill(f"pw-{username}")
+        page.locator("main").get_by_role("button", name="Sign in").click()
+        page.wait_for_url(f"**{next_path}")
+
+    return sign_in

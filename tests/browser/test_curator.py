@@ -14,20 +14,12 @@ def worker_env(tiny_mert):
     return {"MESS_MERT_MODEL": str(tiny_mert), "MESS_MERT_PRECISION": "exact"}
 
 
-def sign_in(page, username, next_path):
-    page.goto(f"/accounts/login/?next={next_path}")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(f"pw-{username}")
-    page.locator("main").get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"**{next_path}")
-
-
-def test_a_curator_uploads_two_files_and_watches_them_reach_ready(page, celery_worker_process, tmp_path):
+def test_a_curator_uploads_two_files_and_watches_them_reach_ready(page, sign_in, celery_worker_process, tmp_path):
     make_user("curator", staff=True, curator=True)
     make_dataset("Field recordings")
     files = [write_audio(tmp_path / f"take {n}.wav", tone(seconds=6, freq=220 * n)) for n in (1, 2)]
 
-    sign_in(page, "curator", "/upload/")
+    sign_in("curator", "/upload/")
     page.get_by_label("Dataset:", exact=True).select_option(label="Field recordings")
     page.get_by_label("Audio files").set_input_files(files)
     page.get_by_role("button", name="Upload").click()

@@ -79,12 +79,14 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         if encoder == Encoder.MERT or requested == Encoder.CLASSIC:
             self.stdout.write(f"Encoder: {encoder} ({why}).")
+            outcome = f"{encoder} ({why})"
         else:
             self.stdout.write(self.style.WARNING(f"{why}\nUsing the classic encoder instead (MIR descriptors, "
                                                  "no download); `--encoder mert` makes MERT compulsory."))
+            outcome = "classic (MERT unavailable, see above)"
         # Everything this demo starts uses it: the import queues it, the served worker extracts uploads with it.
         settings.MESS_ENCODER = os.environ["MESS_ENCODER"] = encoder
-        return encoder, encoder
+        return encoder, outcome
 
     def build_corpus(self, limit, seconds):
         call_command("make_demo_corpus", limit=limit, seconds=seconds, stdout=self.stdout, stderr=self.stderr)
