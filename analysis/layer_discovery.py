@@ -58,12 +58,6 @@ class AspectRow:
     problem: str
 
 
-def layer_label(space, layer):
-    """ "Layer 3", with the space's name for it when it has one ("Layer 3: chroma")."""
-    names = space.layer_names or []
-    return f"Layer {layer}: {names[layer]}" if layer < len(names) and names[layer] else f"Layer {layer}"
-
-
 def runs_of(space):
     """The space's probe runs, newest first."""
     return ProbeRun.objects.filter(space=space).select_related("space", "dataset").order_by("-created_at", "-pk")
@@ -129,7 +123,7 @@ def heatmap_table(run):
         for value, top in zip(values, best):
             background, colour = heat_colours(value) if value is not None else ("", "")  # shown as "no score"
             cells.append(HeatCell(value, background, colour, value is not None and value == top))
-        rows.append(HeatRow(layer, layer_label(run.space, layer), cells))
+        rows.append(HeatRow(layer, run.space.layer_label(layer), cells))
     return columns, rows
 
 
@@ -140,7 +134,7 @@ def aspect_rows(space):
     for choice in aspect_map(space).values():
         mix = len(choice.layers) > 1
         layers = [
-            layer_label(space, layer) + (f" ({weight:.0%})" if mix else "")
+            space.layer_label(layer) + (f" ({weight:.0%})" if mix else "")
             for layer, weight in sorted(choice.layers.items())
         ]
         # A pin keeps the run its evidence may come from: only its source says it is a pin.

@@ -53,6 +53,11 @@ class EmbeddingSpace(models.Model):
     def __str__(self):
         return self.name
 
+    def layer_label(self, layer):
+        """ "Layer 3", with the space's name for it when it has one ("Layer 3: chroma")."""
+        names = self.layer_names or []
+        return f"Layer {layer}: {names[layer]}" if layer < len(names) and names[layer] else f"Layer {layer}"
+
 
 class TrackEmbedding(models.Model):
     """A track's time-averaged hidden state for one layer of one space."""

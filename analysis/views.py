@@ -12,6 +12,7 @@ from django.views.generic import TemplateView
 from analysis import jobs, layer_discovery
 from analysis.models import ExtractionJob, JobStatus, ProbeRun
 from analysis.services import RetryRefused, active_space, retry_extraction, run_probe_again
+from messsite.api_errors import json_error
 
 
 class LayerDiscoveryView(TemplateView):
@@ -57,7 +58,7 @@ class JobsStatusView(LoginRequiredMixin, View):
         try:
             job_ids, run_ids = jobs.ids(request.GET.getlist("job")), jobs.ids(request.GET.getlist("probe"))
         except ValueError as exc:
-            return JsonResponse({"error": {"status": 400, "code": "invalid", "message": str(exc)}}, status=400)
+            return json_error(400, "invalid", str(exc))
         return JsonResponse(jobs.current_board(job_ids, run_ids))
 
 

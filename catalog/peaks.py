@@ -16,11 +16,12 @@ import soundfile as sf
 from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.http import HttpResponse, JsonResponse
+from django.http import HttpResponse
 from django.utils.cache import get_conditional_response, patch_cache_control
 from django.views.decorators.http import require_safe
 
 from catalog.models import Track
+from messsite.api_errors import json_error
 
 logger = logging.getLogger(__name__)
 
@@ -112,16 +113,11 @@ def outline(audio, count):
     }
 
 
-def _error(status, code, message):
-    # The API's error shape (messsite/api_errors.py), so clients handle both alike.
-    return JsonResponse({"error": {"status": status, "code": code, "message": message}}, status=status)
-
-
 @require_safe
 def track_peaks(request, pk):
     track = Track.objects.filter(pk=pk).first()
     if track is None:
-        return _error(404, "not_found", f"There is no track {pk}.")
+        return json_error(404, "not_found", f"There is no track {pk}.")
     # The peaks change only with the audio: a browser revalidates and gets a 304 unread.
     etag = f'"{track.sha256}-{PEAK_COUNT}"'
     response = get_conditional_response(request, etag=etag)
@@ -129,7 +125,7 @@ def track_peaks(request, pk):
         try:
             response = HttpResponse(track_peaks_json(track), content_type="application/json")
         except PeaksUnavailable as exc:
-            return _error(exc.status, exc.code, exc.message)
+            return json_error(exc.status, exc.code, exc.message)
     response["ETag"] = etag
     patch_cache_control(response, no_cache=True)
     return response

@@ -6,13 +6,13 @@ from django.http import JsonResponse
 from django.urls import reverse
 from django.views.generic import DetailView, ListView, TemplateView
 
-from analysis.layer_discovery import layer_label
 from analysis.services import active_space
 from catalog.audio import human_size
 from catalog.forms import TrackSearchForm, TrackUploadForm, dataset_named
 from catalog.models import Dataset, Track
 from catalog.selectors import search_tracks
-from recommendations.views import url_template
+from messsite.api_errors import json_error
+from messsite.pages import url_template
 
 
 class TrackListView(ListView):
@@ -52,7 +52,7 @@ DEFAULT_PASSAGE_SECONDS = 5.0  # one analysis window of the default MERT setting
 
 def layer_labels(space):
     """The space's layers as "Layer 3: chroma", to compare by one alone; none without a space."""
-    return [layer_label(space, layer) for layer in range(space.num_layers)] if space else []
+    return [space.layer_label(layer) for layer in range(space.num_layers)] if space else []
 
 
 def track_page_data(track):
@@ -95,10 +95,6 @@ def upload_page_config():
 
 # Required here, unlike the upload form's, where naming an existing dataset is the other option.
 NEW_DATASET_NAME = forms.CharField(max_length=Dataset._meta.get_field("name").max_length)
-
-
-def json_error(status, code, message):
-    return JsonResponse({"error": {"status": status, "code": code, "message": message}}, status=status)
 
 
 class UploadPageView(PermissionRequiredMixin, TemplateView):

@@ -6,7 +6,7 @@
 """
 
 from django.core.exceptions import PermissionDenied
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions, serializers
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -74,3 +74,8 @@ _MEANINGS = {
 def error_responses(*statuses):
     """OpenAPI responses for the shared error body, for `extend_schema(responses=...)`."""
     return {code: OpenApiResponse(ErrorSerializer, description=_MEANINGS[code]) for code in statuses}
+
+
+def json_error(status, code, message):
+    """The same shape from a plain Django view (the pages' JSON endpoints)."""
+    return JsonResponse({"error": {"status": status, "code": code, "message": message}}, status=status)

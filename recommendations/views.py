@@ -6,21 +6,12 @@ from django.templatetags.static import static
 from django.urls import reverse
 from django.views.generic import TemplateView
 
-from analysis.layer_discovery import layer_label
 from analysis.services import active_space
 from catalog.audio import AUDIO_SUFFIXES
+from messsite.pages import url_template
 from recommendations.projection import (
     BOX_HEIGHT, BOX_WIDTH, COLOUR_BY, MIN_TRACKS, default_layer, layer_projection, map_points,
 )
-
-
-# Stands for "any pk" in URL templates handed to page scripts; no real pk is this large.
-_PK_SENTINEL = 2**31 - 1
-
-
-def url_template(name):
-    """The path of URL `name` with "{pk}" where the pk goes, for a script to fill in."""
-    return reverse(name, args=[_PK_SENTINEL]).replace(str(_PK_SENTINEL), "{pk}")
 
 
 def clip_search_config():
@@ -54,7 +45,7 @@ class MapForm(forms.Form):
 
     def __init__(self, space, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["layer"].choices = [(layer, layer_label(space, layer)) for layer in range(space.num_layers)]
+        self.fields["layer"].choices = [(layer, space.layer_label(layer)) for layer in range(space.num_layers)]
 
 
 class EmbeddingMapView(TemplateView):
@@ -76,7 +67,7 @@ class EmbeddingMapView(TemplateView):
         layer, colour_by = form.cleaned_data["layer"], form.cleaned_data["colour"]
         projection = layer_projection(space, layer)
         context.update(
-            layer_label=layer_label(space, layer), colour_label=COLOUR_BY[colour_by], projection=projection,
+            layer_label=space.layer_label(layer), colour_label=COLOUR_BY[colour_by], projection=projection,
             track_count=len(projection.track_ids), min_tracks=MIN_TRACKS, box_width=BOX_WIDTH, box_height=BOX_HEIGHT,
             pc1=projection.explained[0] * 100, pc2=projection.explained[1] * 100,
         )
