@@ -63,6 +63,18 @@ def page(chromium, live_server, request):
 
 
 @pytest.fixture
+def tones(use_tiny_mert):
+    """Four tone tracks extracted by the real pipeline with the tiny random-weight MERT."""
+    from tests.factories import make_dataset, run_queued_extraction, upload_tone
+
+    dataset = make_dataset("Tones")
+    tracks = [upload_tone(dataset, f"tone {n}.wav", seconds=8, seed=n) for n in range(4)]
+    for track in tracks:
+        run_queued_extraction(track)
+    return tracks
+
+
+@pytest.fixture
 def sign_in(page):
     """sign_in(username, next_path): through the login form, as the factories' users
     (password "pw-<username>")."""

@@ -4,9 +4,9 @@ similar tracks and passages appear; a file that is not audio is refused in words
 import pytest
 from playwright.sync_api import expect
 
-from tests.factories import make_dataset, make_user, run_queued_extraction, upload_tone
+from tests.factories import make_user
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.broker, pytest.mark.usefixtures("use_tiny_mert")]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.broker]
 
 
 @pytest.fixture
@@ -14,16 +14,7 @@ def worker_env(tiny_mert):
     return {"MESS_MERT_MODEL": str(tiny_mert), "MESS_MERT_PRECISION": "exact"}
 
 
-@pytest.fixture
-def tracks():
-    dataset = make_dataset("Tones")
-    tracks = [upload_tone(dataset, f"tone {n}.wav", seconds=8, seed=n) for n in range(3)]
-    for track in tracks:
-        run_queued_extraction(track)
-    return tracks
-
-
-def test_a_recorded_clip_finds_tracks_and_passages(page, sign_in, tracks, celery_worker_process):
+def test_a_recorded_clip_finds_tracks_and_passages(page, sign_in, tones, celery_worker_process):
     make_user("listener")
     sign_in("listener", "/search/")
     expect(page.locator("#clip-aspect")).to_be_enabled()
@@ -36,9 +27,9 @@ def test_a_recorded_clip_finds_tracks_and_passages(page, sign_in, tracks, celery
     page.get_by_role("button", name="Search").click()
 
     expect(page.locator("#clip-similar")).to_have_attribute("data-state", "ready", timeout=60_000)
-    expect(page.locator("#clip-similar tbody tr")).to_have_count(len(tracks))
+    expect(page.locator("#clip-similar tbody tr")).to_have_count(len(tones))
     expect(page.locator("#clip-passages")).to_have_attribute("data-state", "ready")
-    expect(page.locator("#clip-passages tbody tr")).to_have_count(len(tracks))
+    expect(page.locator("#clip-passages tbody tr")).to_have_count(len(tones))
 
     page.get_by_label("Audio file").set_input_files(
         files=[{"name": "notes.wav", "mimeType": "audio/wav", "buffer": b"some text, not audio"}]

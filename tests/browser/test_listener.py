@@ -6,19 +6,9 @@ import pytest
 from playwright.sync_api import expect
 
 from analysis.models import EmbeddingSpace
-from tests.factories import make_dataset, run_queued_extraction, upload_tone
 from tests.test_aspect_map import finished_run
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("use_tiny_mert")]
-
-
-@pytest.fixture
-def tracks():
-    dataset = make_dataset("Tones")
-    tracks = [upload_tone(dataset, f"tone {n}.wav", seconds=10, seed=n) for n in range(5)]
-    for track in tracks:
-        run_queued_extraction(track)
-    return tracks
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def results_of(page, list_id):
@@ -27,13 +17,13 @@ def results_of(page, list_id):
     return results.locator(":scope > li")
 
 
-def test_similar_tracks_follow_the_aspect_and_a_result_plays(page, tracks):
+def test_similar_tracks_follow_the_aspect_and_a_result_plays(page, tones):
     audio_statuses = []
     page.on("response", lambda r: audio_statuses.append(r.status) if r.url.endswith("/audio") else None)
-    page.goto(f"/tracks/{tracks[0].pk}/")
+    page.goto(f"/tracks/{tones[0].pk}/")
     expect(page.locator("#aspect-tabs")).to_have_attribute("data-state", "ready")
     first = results_of(page, "similar-results")
-    expect(first).to_have_count(4)  # every other track, never the query itself
+    expect(first).to_have_count(len(tones) - 1)  # every other track, never the query itself
     expect(first.first).to_contain_text("timbre")  # the default aspect, named in the explanation
 
     page.get_by_role("tab", name="brightness").click()
@@ -48,14 +38,14 @@ def test_similar_tracks_follow_the_aspect_and_a_result_plays(page, tracks):
     expect(page.locator("#preview-now")).to_contain_text("Playing")
 
 
-def test_a_span_finds_passages_that_play_from_their_start(page, tracks):
-    page.goto(f"/tracks/{tracks[1].pk}/")
+def test_a_span_finds_passages_that_play_from_their_start(page, tones):
+    page.goto(f"/tracks/{tones[1].pk}/")
     expect(page.locator("#aspect-tabs")).to_have_attribute("data-state", "ready")
     page.get_by_label("Start (seconds)").fill("2")
     page.get_by_label("End (seconds)").fill("7")
     page.get_by_role("button", name="Find similar passages").click()
     passages = results_of(page, "passage-results")
-    expect(passages).to_have_count(4)
+    expect(passages).to_have_count(len(tones) - 1)
 
     play = passages.first.get_by_role("button", name="Play from")
     start = play.inner_text().removeprefix("Play from ").split()[0]  # m:ss
@@ -67,14 +57,14 @@ def test_a_span_finds_passages_that_play_from_their_start(page, tracks):
     )
 
 
-def test_the_map_and_the_heatmap_render(page, tracks):
+def test_the_map_and_the_heatmap_render(page, tones):
     space = EmbeddingSpace.objects.get(is_active=True)
     run = finished_run(space)
 
     page.goto("/map/")
     points = page.locator("#embedding-map a")
-    expect(points).to_have_count(len(tracks))
-    expect(page.locator("#embedding-map")).to_have_attribute("data-points", str(len(tracks)))
+    expect(points).to_have_count(len(tones))
+    expect(page.locator("#embedding-map")).to_have_attribute("data-points", str(len(tones)))
     points.first.click()
     page.wait_for_url("**/tracks/*/")
 
