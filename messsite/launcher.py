@@ -24,7 +24,8 @@ from messsite.embedded import EmbeddedServices
 def platform_services():
     """The embedded PostgreSQL and Redis (unless DATABASE_URL / REDIS_URL point elsewhere),
     started and checked, the database migrated and static files collected; the engines
-    started here are stopped on leaving."""
+    started here are stopped on leaving. SIGTERM stops it all as Ctrl-C does, at any step."""
+    signal.signal(signal.SIGTERM, _as_ctrl_c)
     services = EmbeddedServices()
     try:
         services.start()
@@ -77,10 +78,8 @@ def worker_queues():
 
 
 def serve(stdout, stderr, *, host, port, web_workers, logins, style):
-    """Run a Celery worker and gunicorn until Ctrl-C, SIGTERM or the exit of either, then
-    stop both. `logins` are (username, password, what it is for) printed with the URL."""
-    stopping = []
-    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    """Run a Celery worker and gunicorn until Ctrl-C (or SIGTERM, see platform_services) or
+    the exit of either, then stop both. `logins`: (username, password, what it is for)."""
     queues = worker_queues()
     children = []
     try:
@@ -95,18 +94,20 @@ def serve(stdout, stderr, *, host, port, web_workers, logins, style):
             f"{login_lines(logins)}"
             f"Worker queues: {queues}. Data under {settings.DATA_DIR}. Ctrl-C stops everything.\n"
         ))
-        while not stopping:
-            for name, process in children:
-                if process.poll() is not None:
-                    stderr.write(f"{name} exited with status {process.returncode}; stopping.")
-                    stopping.append(True)
+        while not (exited := [(name, process) for name, process in children if process.poll() is not None]):
             time.sleep(0.5)
+        for name, process in exited:
+            stderr.write(f"{name} exited with status {process.returncode}; stopping.")
     except KeyboardInterrupt:
         pass
     finally:
         stdout.write("Stopping...")
         for name, process in reversed(children):
             _stop(name, process, stderr)
+
+
+def _as_ctrl_c(signum, frame):
+    raise KeyboardInterrupt
 
 
 def login_lines(logins):

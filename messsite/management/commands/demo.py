@@ -99,15 +99,15 @@ class Command(BaseCommand):
             space, asked = demo.extract_here(tracks, encoder, self.stderr)
         except demo.EncoderUnavailable as exc:
             raise CommandError(str(exc)) from exc
-        failed = dataset.tracks.filter(status=Track.Status.FAILED)
+        failed = list(dataset.tracks.filter(status=Track.Status.FAILED))
         for track in failed:
             self.stderr.write(self.style.WARNING(f"Not extracted: {track}: {track.error}"))
-        if failed.count() == len(tracks):
+        if len(failed) == len(tracks):
             raise CommandError(f"No demo track could be extracted with the {encoder} encoder (see above).")
         activate_space(space)
         self.stdout.write(f"Active embedding space: {space}")
-        return space, f"{asked - failed.count()} extracted, {len(tracks) - asked} already current" + (
-            f", {failed.count()} failed" if failed.exists() else "")
+        return space, f"{asked - len(failed)} extracted, {len(tracks) - asked} already current" + (
+            f", {len(failed)} failed" if failed else "")
 
     def probe(self, space, dataset):
         run = demo.current_probe_run(space, dataset)
