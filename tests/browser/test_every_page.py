@@ -1,0 +1,48 @@
+"""Every page, as a listener and as a curator: no accessibility violations that axe-core
+(WCAG 2.1 A and AA rules) can find, and nothing wider than a 375 px phone screen."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from analysis.models import EmbeddingSpace
+from tests.factories import make_user
+from tests.test_aspect_map import finished_run
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
+PHONE = {"width": 375, "height": 812}
+
+
+def audit(page, path):
+    """(axe's violations as readable lines, the page's width beyond the phone's) at `path`."""
+    page.goto(path)
+    page.wait_for_load_state("networkidle")  # the pages' scripts have filled in their content
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate("() => axe.run(document, {runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']})")
+    violations = [
+        f"{path}: {v['id']} ({v['impact']}): {v['help']} at {json.dumps([n['target'] for n in v['nodes']][:3])}"
+        for v in result["violations"]
+    ]
+    overflow = page.evaluate("() => document.documentElement.scrollWidth") - PHONE["width"]
+    return violations, overflow
+
+
+def test_every_page_is_accessible_and_fits_a_phone(page, sign_in, tones):
+    finished_run(EmbeddingSpace.objects.get(is_active=True))
+    make_user("curator", staff=True, curator=True)
+    page.set_viewport_size(PHONE)
+    listener_pages = ["/", f"/tracks/{tones[0].pk}/", "/map/", "/layers/", "/search/", "/accounts/login/"]
+    curator_pages = ["/search/", "/jobs/", "/upload/"]
+
+    problems = []
+    for path in listener_pages:
+        violations, overflow = audit(page, path)
+        problems += violations + ([f"{path}: {overflow} px wider than the phone"] if overflow > 0 else [])
+    sign_in("curator", "/jobs/")
+    for path in curator_pages:
+        violations, overflow = audit(page, path)
+        problems += violations + ([f"{path}: {overflow} px wider than the phone"] if overflow > 0 else [])
+    assert not problems, "\n".join(problems)
