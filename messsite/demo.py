@@ -107,7 +107,8 @@ def load_mert_in_child(*, cache_only, timeout):
         return json.loads(lines[-1])
     # Not the loader's refusal but a crash (a gated repository, a broken file, no memory...).
     last = (result.stderr or "").strip().splitlines()
-    return f"loading {options['model_id']} failed" + (f": {last[-1]}" if last else f" (exit status {result.returncode})")
+    why = last[-1] if last else f"exit status {result.returncode} (see above)"
+    return f"loading {options['model_id']} failed: {why}"
 
 
 def hub_unreachable(timeout=HUB_ANSWER_SECONDS):
