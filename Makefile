@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 REQS ?= requirements/dev.txt
 
-.PHONY: demo run test worker venv assets compose-check clean-data
+.PHONY: demo run test worker venv assets fluidsynth compose-check clean-data
 
 $(BIN)/.installed: requirements/*.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,10 +22,21 @@ node_modules/.installed: package.json package-lock.json
 
 assets: node_modules/.installed
 
+# FluidSynth renders the demo catalogue's MIDI to audio; Debian's package, installed when
+# this runs as root on Debian (as CI does), else named.
+fluidsynth:
+	@ldconfig -p | grep -q libfluidsynth.so.3 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing Debian's libfluidsynth3 for the demo catalogue..."; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libfluidsynth3 >/dev/null; \
+	  else \
+	    echo "The demo catalogue needs FluidSynth: sudo apt-get install libfluidsynth3 (Debian, Ubuntu)"; exit 1; \
+	  fi; }
+
 ## The demo platform: as `run`, with the demo catalogue rendered, extracted (MERT when its weights
 ## load, else the classic encoder), probed and indexed, and a curator account. Re-runs reuse it all.
 ## Options pass through DEMO_ARGS, e.g. make demo DEMO_ARGS="--encoder classic --port 8001".
-demo: venv assets
+demo: venv assets fluidsynth
 	$(BIN)/python manage.py demo $(DEMO_ARGS)
 
 ## Start embedded PostgreSQL+pgvector, Redis, a Celery worker and the web server; Ctrl-C stops all.
