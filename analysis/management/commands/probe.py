@@ -69,7 +69,9 @@ def run_here(run, stream):
 
     from analysis.probing import run_probe
 
-    with tqdm(total=100, desc=f"probe run {run.pk}", unit="%", file=stream) as bar:
+    # Percent shown whole: the run reports fractions (one track of 52 is 1.92%).
+    bar_format = "{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}{postfix}]"
+    with tqdm(total=100, desc=f"probe run {run.pk}", bar_format=bar_format, file=stream) as bar:
 
         def show(percent, stage):
             bar.set_postfix_str(stage)
