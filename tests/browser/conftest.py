@@ -9,10 +9,6 @@ from pathlib import Path
 
 import pytest
 
-# Playwright's sync API keeps an asyncio loop in this thread; the ORM calls the tests make
-# between browser steps are still plain synchronous code.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
 ARTIFACTS = Path(os.environ.get("MESS_TEST_ARTIFACTS", Path(__file__).resolve().parents[2] / "test-artifacts"))
 CHROMIUM_FLAGS = [
     "--autoplay-policy=no-user-gesture-required",  # tests press play without a real gesture
@@ -28,11 +24,15 @@ def chromium_executable():
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium():
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
+    with pytest.MonkeyPatch.context() as env, sync_playwright() as playwright:
+        # Playwright's sync API keeps an asyncio loop in this thread; the ORM calls the
+        # tests make between browser steps are still plain synchronous code. Per module,
+        # so the other tests' subprocesses (manage.py check --deploy) never inherit it.
+        env.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
         browser = playwright.chromium.launch(executable_path=chromium_executable(), args=CHROMIUM_FLAGS)
         yield browser
         browser.close()
