@@ -42,11 +42,7 @@
     error.hidden = !state.error;
     field(row, "progress").value = state.progress;
     field(row, "progress-text").textContent = state.progress_text;
-    field(row, "timings").replaceChildren(...state.timings.map((text) => {
-      const item = document.createElement("li");
-      item.textContent = text;
-      return item;
-    }));
+    field(row, "timings").replaceChildren(...state.timings.map((text) => MESS.el("li", { text })));
     if (state.status === "failed") addStartAgainButton(row, state);
   }
 
@@ -58,30 +54,22 @@
     }, delay);
   }
 
-  function showProblem(message, retry) {
-    problem.textContent = `Job progress could not be refreshed: ${message}.` + (retry ? " Trying again shortly." : "");
+  function showProblem(reason, retry) {
+    problem.textContent = `Job progress could not be refreshed. ${reason}` + (retry ? " Trying again shortly." : "");
     problem.hidden = false;
     board.dataset.state = "error";
     if (retry) schedule(AFTER_ERROR_MS);
   }
 
   async function refresh() {
-    let response;
+    let state;
     try {
-      response = await fetch(statusUrl, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+      state = await MESS.getJSON(statusUrl);
     } catch (error) {
-      showProblem("the server could not be reached", true);
+      if (error.status === 403) showProblem("You are no longer signed in; sign in again and reload the page.", false);
+      else showProblem(error.status === undefined ? "The server could not be reached." : error.message, true);
       return;
     }
-    if (response.status === 403) {
-      showProblem("you are no longer signed in; sign in again and reload the page", false);
-      return;
-    }
-    if (!response.ok) {
-      showProblem(`the server answered ${response.status} ${response.statusText}`.trim(), true);
-      return;
-    }
-    const state = await response.json();
     problem.hidden = true;
     for (const item of state.extraction_jobs) render(document.getElementById(`job-${item.id}`), item);
     for (const item of state.probe_runs) render(document.getElementById(`probe-${item.id}`), item);

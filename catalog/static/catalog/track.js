@@ -8,6 +8,7 @@
 "use strict";
 
 (function () {
+  const { clock, el, getJSON } = MESS;
   const page = JSON.parse(document.getElementById("track-page-data").textContent);
   const byId = (id) => document.getElementById(id);
   const mainAudio = document.querySelector("#player audio");
@@ -17,45 +18,6 @@
   const REGION_COLOUR = "rgba(242, 183, 5, 0.35)"; // --focus, translucent
 
   // ---- Helpers ---------------------------------------------------------------------
-
-  /** Seconds as m:ss, or h:mm:ss from an hour up (as the server's duration filter). */
-  function clock(seconds) {
-    const whole = Math.max(0, Math.floor(seconds || 0));
-    const hours = Math.floor(whole / 3600);
-    const minutes = Math.floor((whole % 3600) / 60);
-    const secs = String(whole % 60).padStart(2, "0");
-    return hours ? `${hours}:${String(minutes).padStart(2, "0")}:${secs}` : `${minutes}:${secs}`;
-  }
-
-  /** An element with attributes (class, text, or any attribute) and children. */
-  function el(tag, attributes = {}, ...children) {
-    const node = document.createElement(tag);
-    for (const [name, value] of Object.entries(attributes)) {
-      if (value === undefined || value === null || value === false) continue;
-      if (name === "text") node.textContent = value;
-      else if (name === "class") node.className = value;
-      else node.setAttribute(name, value === true ? "" : value);
-    }
-    node.append(...children.filter((child) => child !== null && child !== undefined));
-    return node;
-  }
-
-  /** GET JSON; rejects with the API's own message ({"error": {"message"}}) when refused. */
-  async function getJSON(url, signal) {
-    const response = await fetch(url, { signal, headers: { Accept: "application/json" }, credentials: "same-origin" });
-    let body = null;
-    try {
-      body = await response.json();
-    } catch (error) {
-      if (error.name === "AbortError") throw error;
-    }
-    if (!response.ok) {
-      const message = body && body.error && body.error.message;
-      throw new Error(message || `The server answered ${response.status} ${response.statusText}.`);
-    }
-    if (body === null) throw new Error("The server's answer could not be read.");
-    return body;
-  }
 
   function say(status, message, isError = false) {
     status.textContent = message;
@@ -72,7 +34,7 @@
       list.setAttribute("aria-busy", "true");
       say(status, loading);
       try {
-        const body = await getJSON(url, mine.signal);
+        const body = await getJSON(url, { signal: mine.signal });
         list.replaceChildren(...body.results.map((result) => render(result, body)));
         list.dataset.state = body.results.length ? "ready" : "empty";
         say(status, body.results.length ? ready(body) : empty);
@@ -94,7 +56,7 @@
   }
 
   function trackLink(track) {
-    return el("a", { href: page.urls.trackPage.replace("{pk}", track.id), text: track.title });
+    return MESS.trackLink(page.urls.trackPage, track);
   }
 
   function trackMeta(track) {
@@ -106,34 +68,15 @@
 
   const preview = (function () {
     const now = byId("preview-now");
-    let pendingStart = null; // seek here once the new source's metadata is known
-    let playing = null; // the title announced
-
-    previewAudio.addEventListener("loadedmetadata", () => {
-      if (pendingStart !== null) previewAudio.currentTime = pendingStart;
-      pendingStart = null;
-    });
-    previewAudio.addEventListener("error", () => {
-      if (playing) say(now, `${playing} could not be played: the audio did not load.`, true);
-    });
     // One sound at a time: either player pauses the other.
     previewAudio.addEventListener("play", () => mainAudio.pause());
     mainAudio.addEventListener("play", () => previewAudio.pause());
 
-    return function play(track, start = 0) {
-      playing = track.title;
-      if (previewAudio.dataset.trackId === String(track.id) && previewAudio.readyState >= 1) {
-        previewAudio.currentTime = start;
-      } else {
-        pendingStart = start;
-        previewAudio.dataset.trackId = track.id;
-        previewAudio.src = track.audio_url;
-      }
-      say(now, start > 0 ? `Playing ${track.title} from ${clock(start)}.` : `Playing ${track.title}.`);
-      previewAudio.play().catch((error) => {
-        if (error.name !== "AbortError") say(now, `${track.title} could not be played: ${error.message}`, true);
-      });
-    };
+    return MESS.trackPlayer(previewAudio, {
+      loading: (track, start) =>
+        say(now, start > 0 ? `Playing ${track.title} from ${clock(start)}.` : `Playing ${track.title}.`),
+      failed: (track, start, reason) => say(now, `${track.title} could not be played: ${reason}`, true),
+    });
   })();
 
   // ---- Player: time display, waveform, keyboard seeking ----------------------------

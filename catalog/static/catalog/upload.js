@@ -8,6 +8,7 @@
 (function () {
   "use strict";
 
+  const { el, apiErrorMessage } = MESS;
   const CONCURRENT_UPLOADS = 2;
   // Following tracks: every track about every 2 s, but never more than 2 requests a second
   // (the API's per-user rate limit is shared with everything else the curator does).
@@ -23,7 +24,6 @@
   const formError = document.getElementById("upload-form-error");
   const summary = document.getElementById("upload-summary");
   const list = document.getElementById("upload-list");
-  const csrfToken = form.querySelector("input[name=csrfmiddlewaretoken]").value;
 
   const rows = [];
   const waiting = [];
@@ -55,21 +55,8 @@
     return unit === 0 ? `${size} bytes` : `${size.toFixed(1)} ${units[unit]}`;
   }
 
-  function element(tag, className, text) {
-    const node = document.createElement(tag);
-    if (className) node.className = className;
-    if (text !== undefined) node.textContent = text;
-    return node;
-  }
-
-  function link(href, text) {
-    const anchor = element("a", "", text);
-    anchor.href = href;
-    return anchor;
-  }
-
-  function trackPage(id) {
-    return config.trackPageUrl.replace("{pk}", id);
+  function trackLink(track, text) {
+    return MESS.trackLink(config.trackPageUrl, track, text);
   }
 
   function updateSummary() {
@@ -100,29 +87,21 @@
 
   function addFiles(files) {
     for (const file of files) {
-      const number = rows.length + 1;
-      const node = element("li", "upload-row");
-      node.id = `upload-row-${number}`;
-      node.dataset.fileName = file.name;
-      const progress = element("progress");
-      progress.max = 100;
-      progress.value = 0;
-      progress.setAttribute("aria-label", `Upload of ${file.name}`);
       const row = {
-        file, node, progress,
-        percent: element("span", "upload-percent", "0%"),
-        stateText: element("span", "upload-state"),
-        detail: element("p", "upload-detail"),
+        file,
+        progress: el("progress", { max: 100, value: 0, "aria-label": `Upload of ${file.name}` }),
+        percent: el("span", { class: "upload-percent", text: "0%" }),
+        stateText: el("span", { class: "upload-state" }),
+        detail: el("p", { class: "upload-detail" }),
       };
-      node.append(
-        element("span", "upload-name", file.name),
-        element("span", "upload-size", humanSize(file.size)),
-        element("span", "upload-bar"),
+      row.node = el("li", { class: "upload-row", id: `upload-row-${rows.length + 1}`, "data-file-name": file.name },
+        el("span", { class: "upload-name", text: file.name }),
+        el("span", { class: "upload-size", text: humanSize(file.size) }),
+        el("span", { class: "upload-bar" }, row.progress, row.percent),
         row.stateText,
         row.detail,
       );
-      node.querySelector(".upload-bar").append(progress, row.percent);
-      list.append(node);
+      list.append(row.node);
       rows.push(row);
       if (file.size > config.maxBytes) {
         setState(row, "rejected", "Rejected",
@@ -150,12 +129,10 @@
     body.append("name", typed);
     const response = await fetch(config.datasetUrl, {
       method: "POST", body, credentials: "same-origin",
-      headers: { "X-CSRFToken": csrfToken, Accept: "application/json" },
+      headers: { "X-CSRFToken": MESS.csrfToken(), Accept: "application/json" },
     });
     const answer = await response.json().catch(() => null);
-    if (!response.ok) {
-      throw new Error(answer?.error?.message || `The dataset could not be created (HTTP ${response.status}).`);
-    }
+    if (!response.ok) throw new Error(apiErrorMessage(response.status, answer));
     // From now on it is an existing dataset: chosen in the list, the name field emptied.
     if (![...datasetSelect.options].some((option) => option.value === answer.slug)) {
       datasetSelect.append(new Option(answer.name, answer.slug));
@@ -185,21 +162,15 @@
     body.append("file", row.file);
     body.append("dataset", row.dataset);
     for (const [name, value] of Object.entries(row.fields)) body.append(name, value);
-    const request = new XMLHttpRequest();
-    request.open("POST", config.uploadUrl);
-    request.setRequestHeader("X-CSRFToken", csrfToken);
-    request.setRequestHeader("Accept", "application/json");
-    request.responseType = "json";
-    request.upload.onprogress = (event) => {
-      if (event.lengthComputable) setProgress(row, (100 * event.loaded) / event.total);
-    };
-    request.onload = () => settle(row, request.status, request.response);
-    request.onerror = () => setState(row, "error", "Not uploaded", "The server could not be reached.");
-    request.onloadend = () => {
+    const request = MESS.postForm(config.uploadUrl, body, {
+      progress: (percent) => setProgress(row, percent),
+      answered: (status, answer) => settle(row, status, answer),
+      unreachable: () => setState(row, "error", "Not uploaded", "The server could not be reached."),
+    });
+    request.addEventListener("loadend", () => {
       uploading -= 1;
       pump();
-    };
-    request.send(body);
+    });
   }
 
   function settle(row, status, answer) {
@@ -210,12 +181,11 @@
       following.push(row);
       if (!followTimer) followTimer = setTimeout(followNext, FOLLOW_CYCLE_MS);
     } else if (status === 409 && error && error.existing) {
-      setState(row, "duplicate", "Duplicate", `${error.message} `, link(trackPage(error.existing.id), "Open the existing track"));
+      setState(row, "duplicate", "Duplicate", `${error.message} `, trackLink(error.existing, "Open the existing track"));
     } else if (status === 400) {
       setState(row, "rejected", "Rejected", error ? error.message : "The server refused this file.");
     } else {
-      const reason = error ? error.message : `The server answered HTTP ${status}.`;
-      setState(row, "error", "Not uploaded", reason);
+      setState(row, "error", "Not uploaded", apiErrorMessage(status, answer));
     }
   }
 
@@ -224,7 +194,7 @@
     if (row.node.dataset.trackStatus === track.status) return;
     row.trackId = track.id;
     row.node.dataset.trackStatus = track.status;
-    const page = link(trackPage(track.id), track.title);
+    const page = trackLink(track);
     if (track.status === "ready") {
       setState(row, "ready", "Ready", page);
     } else if (track.status === "failed") {
@@ -244,16 +214,11 @@
     const row = following.shift();
     if (!row) return;
     try {
-      const response = await fetch(config.trackApiUrl.replace("{pk}", row.trackId), {
-        headers: { Accept: "application/json" }, credentials: "same-origin",
-      });
-      if (response.ok) {
-        showTrack(row, await response.json());
-      } else {
-        couldNotCheck(row, `its status could not be checked (HTTP ${response.status})`);
-      }
+      showTrack(row, await MESS.getJSON(config.trackApiUrl.replace("{pk}", row.trackId)));
     } catch (error) {
-      couldNotCheck(row, "the server could not be reached to check its status");
+      couldNotCheck(row, error.status === undefined
+        ? "the server could not be reached to check its status"
+        : `its status could not be checked (HTTP ${error.status})`);
     }
     if (row.status === "imported") following.push(row);
     if (following.length) {

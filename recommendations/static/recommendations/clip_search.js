@@ -2,7 +2,8 @@
    clip-search API, the page follows its progress and shows similar tracks and passages.
 
    This file is also the recorder's AudioWorklet module (the worklet scope has
-   registerProcessor, pages do not), so recording needs no second script. */
+   registerProcessor, pages do not), so recording needs no second script. That scope has
+   no document and no MESS (catalog/mess.js): only the page code below uses them. */
 "use strict";
 
 /* In the audio thread: post each render quantum's mono mix to the page. */
@@ -20,12 +21,6 @@ function registerClipCapture() {
       return true;
     }
   });
-}
-
-/* Seconds as m:ss, whole seconds passed (a passage from 2.5 s plays "from 0:02"). */
-function clock(seconds) {
-  const whole = Math.floor(seconds);
-  return `${Math.floor(whole / 60)}:${String(whole % 60).padStart(2, "0")}`;
 }
 
 /* Mono float samples as a 16-bit PCM WAV: what the server's libsndfile intake reads
@@ -54,60 +49,13 @@ function encodeWav(samples, sampleRate) {
   return new Blob([view.buffer], { type: "audio/wav" });
 }
 
-/* The API's error body ({"error": {"message"}}) in words, or what the status means. */
-function errorMessage(status, body) {
-  const message = body && body.error && body.error.message;
-  if (message) return message;
-  if (status === 413) return "The server refused the clip: the file is too large.";
-  if (status === 401 || status === 403) return "You are signed out; sign in again and retry.";
-  return `The server could not answer (HTTP ${status}). Try again in a moment.`;
-}
-
-function parseJson(text) {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return null;
-  }
-}
-
-/* GET a JSON API url: {ok, status, reply} (reply null when the body is not JSON);
-   rejects only when no answer came at all. */
-async function getJson(url) {
-  const response = await fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" });
-  return { ok: response.ok, status: response.status, reply: parseJson(await response.text()) };
-}
-
-function element(tag, text, attributes = {}) {
-  const node = document.createElement(tag);
-  if (text !== undefined) node.textContent = text;
-  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
-  return node;
-}
-
-function resultsTable(headings, rows) {
-  const table = element("table", undefined, { class: "tracks clip-table" });
-  const headRow = table.createTHead().insertRow();
-  for (const heading of headings) headRow.append(element("th", heading, { scope: "col" }));
-  const body = table.createTBody();
-  for (const cells of rows) {
-    const row = body.insertRow();
-    for (const cell of cells) {
-      const td = row.insertCell();
-      td.append(cell);
-    }
-  }
-  const scroller = element("div", undefined, { class: "table-scroll" });
-  scroller.append(table);
-  return scroller;
-}
-
 // How long a clip may wait in the queue before the page says that is unusual.
 const QUEUED_PATIENCE_MS = 30000;
 // Failed polls in a row (no answer at all) before the page reports the connection lost.
 const POLL_RETRIES = 3;
 
 function clipSearchPage() {
+  const { clock, el } = MESS;
   const config = JSON.parse(document.getElementById("clip-config").textContent);
   const byId = (id) => document.getElementById(id);
   const ui = {
@@ -132,7 +80,6 @@ function clipSearchPage() {
     playerBox: byId("clip-player-box"),
     playerCaption: byId("clip-player-caption"),
   };
-  const csrfToken = ui.form.querySelector("[name=csrfmiddlewaretoken]").value;
 
   let chosenClip = null; // {blob, name, label}: what Search sends
   let searchPath = null; // the clip search being followed (its detail URL's path)
@@ -157,8 +104,8 @@ function clipSearchPage() {
   }
 
   function showInResults(text) {
-    ui.similar.replaceChildren(element("p", text, { class: "clip-note" }));
-    ui.passages.replaceChildren(element("p", text, { class: "clip-note" }));
+    ui.similar.replaceChildren(el("p", { class: "clip-note", text }));
+    ui.passages.replaceChildren(el("p", { class: "clip-note", text }));
   }
 
   function fail(message) {
@@ -362,34 +309,27 @@ function clipSearchPage() {
 
     const body = new FormData();
     body.append(ui.file.name, clip.blob, clip.name); // the API's field is the input's name
-    const request = new XMLHttpRequest();
-    uploadRequest = request;
-    request.open("POST", config.searchUrl);
-    request.setRequestHeader("X-CSRFToken", csrfToken);
-    request.setRequestHeader("Accept", "application/json");
-    request.upload.addEventListener("progress", (event) => {
-      if (!event.lengthComputable) return;
-      const percent = Math.round((100 * event.loaded) / event.total);
-      ui.progress.value = percent;
-      ui.percent.textContent = `${percent} %`;
+    uploadRequest = MESS.postForm(config.searchUrl, body, {
+      progress(percent) {
+        ui.progress.value = Math.round(percent);
+        ui.percent.textContent = `${Math.round(percent)} %`;
+      },
+      answered(status, reply) {
+        if (mine !== generation) return;
+        uploadRequest = null;
+        ui.upload.hidden = true;
+        if (status !== 202 || !reply) {
+          fail(MESS.apiErrorMessage(status, reply));
+          return;
+        }
+        searchPath = new URL(reply.url, window.location.href).pathname;
+        queuedSince = Date.now();
+        follow(reply, mine);
+      },
+      unreachable() {
+        if (mine === generation) fail("The clip did not reach the server; check the connection and try again.");
+      },
     });
-    request.addEventListener("load", () => {
-      if (mine !== generation) return;
-      uploadRequest = null;
-      ui.upload.hidden = true;
-      const reply = parseJson(request.responseText);
-      if (request.status !== 202 || !reply) {
-        fail(errorMessage(request.status, reply));
-        return;
-      }
-      searchPath = new URL(reply.url, window.location.href).pathname;
-      queuedSince = Date.now();
-      follow(reply, mine);
-    });
-    request.addEventListener("error", () => {
-      if (mine === generation) fail("The clip did not reach the server; check the connection and try again.");
-    });
-    request.send(body);
   }
 
   /* Show a reply of the detail URL; ask again in a second while the clip is embedded. */
@@ -408,19 +348,20 @@ function clipSearchPage() {
   }
 
   async function poll(mine, misses = 0) {
-    let answer;
+    let reply;
     try {
-      answer = await getJson(detailUrl());
-    } catch {
+      reply = await MESS.getJSON(detailUrl());
+    } catch (error) {
       if (mine !== generation) return;
-      // A blip should not cost the upload: try a few more times before giving up.
-      if (misses < POLL_RETRIES) pollTimer = setTimeout(() => poll(mine, misses + 1), 1000);
+      // The server's refusal ends the search; a blip with no answer should not cost the
+      // upload: try a few more times before giving up.
+      if (error.status !== undefined) fail(error.message);
+      else if (misses < POLL_RETRIES) pollTimer = setTimeout(() => poll(mine, misses + 1), 1000);
       else fail("Lost contact with the server; check the connection and search again.");
       return;
     }
     if (mine !== generation) return;
-    if (!answer.ok || !answer.reply) fail(errorMessage(answer.status, answer.reply));
-    else follow(answer.reply, mine);
+    follow(reply, mine);
   }
 
   function requery() {
@@ -439,43 +380,52 @@ function clipSearchPage() {
   // ---- Results -------------------------------------------------------------------
 
   function trackLink(track) {
-    return element("a", track.title, { href: config.trackPageUrl.replace("{pk}", track.id) });
+    return MESS.trackLink(config.trackPageUrl, track);
+  }
+
+  function resultsTable(headings, rows) {
+    const table = el("table", { class: "tracks clip-table" });
+    const headRow = table.createTHead().insertRow();
+    for (const heading of headings) headRow.append(el("th", { scope: "col", text: heading }));
+    const body = table.createTBody();
+    for (const cells of rows) {
+      const row = body.insertRow();
+      for (const cell of cells) row.insertCell().append(cell);
+    }
+    return el("div", { class: "table-scroll" }, table);
+  }
+
+  /* One kind of result (similar tracks or passages) as a table in `box`, or in words when
+     there are none. */
+  function showTable(box, answer, none, headings, cells) {
+    if (answer.results.length === 0) {
+      box.replaceChildren(el("p", { text: none }));
+      return;
+    }
+    box.replaceChildren(
+      el("p", { class: "clip-note", text: `Similar by ${answer.description}.` }),
+      resultsTable(headings, answer.results.map(cells)),
+    );
   }
 
   function showResults(reply) {
     const { similar, passages } = reply;
-    if (similar.results.length === 0) {
-      ui.similar.replaceChildren(element("p", "No similar tracks: no catalogue track is embedded in this space yet."));
-    } else {
-      ui.similar.replaceChildren(
-        element("p", `Similar by ${similar.description}.`, { class: "clip-note" }),
-        resultsTable(
-          ["Track", "Composer", "Score", "Why"],
-          similar.results.map((result) => [
-            trackLink(result.track),
-            result.track.composer || "Unknown",
-            result.score.toFixed(3),
-            result.explanation,
-          ]),
-        ),
-      );
-    }
-    if (passages.results.length === 0) {
-      ui.passages.replaceChildren(element("p", "No similar passages: no catalogue track is embedded in this space yet."));
-    } else {
-      ui.passages.replaceChildren(
-        element("p", `Similar by ${passages.description}.`, { class: "clip-note" }),
-        resultsTable(
-          ["Track", "Passage", "Score", "Listen"],
-          passages.results.map((passage) => [
-            trackLink(passage.track),
-            `${clock(passage.start)}–${clock(passage.end)}`,
-            passage.score.toFixed(3),
-            playButton(passage),
-          ]),
-        ),
-      );
-    }
+    showTable(ui.similar, similar, "No similar tracks: no catalogue track is embedded in this space yet.",
+      ["Track", "Composer", "Score", "Why"],
+      (result) => [
+        trackLink(result.track),
+        result.track.composer || "Unknown",
+        result.score.toFixed(3),
+        result.explanation,
+      ]);
+    showTable(ui.passages, passages, "No similar passages: no catalogue track is embedded in this space yet.",
+      ["Track", "Passage", "Score", "Listen"],
+      (passage) => [
+        trackLink(passage.track),
+        `${clock(passage.start)}–${clock(passage.end)}`,
+        passage.score.toFixed(3),
+        playButton(passage),
+      ]);
     setResultsState("ready");
     const count = (n, what) => `${n} ${what}${n === 1 ? "" : "s"}`;
     announce(`Done: ${count(similar.results.length, "similar track")} and ${count(passages.results.length, "passage")}.`);
@@ -483,40 +433,26 @@ function clipSearchPage() {
 
   // ---- Player ----------------------------------------------------------------------
 
+  const caption = (track, start) => `${track.title}, from ${clock(start)}`;
+  const playFrom = MESS.trackPlayer(ui.player, {
+    loading(track, start) {
+      ui.playerCaption.textContent = `Loading ${caption(track, start)}…`;
+      ui.playerBox.hidden = false;
+    },
+    playing(track, start) {
+      ui.playerCaption.textContent = `Playing ${caption(track, start)}.`;
+    },
+    failed(track, start, reason) {
+      ui.playerCaption.textContent = `Could not play ${caption(track, start)}: ${reason}`;
+    },
+  });
+
   function playButton(passage) {
     const label = `Play from ${clock(passage.start)}`;
-    const button = element("button", label, { type: "button", "aria-label": `${label}, ${passage.track.title}` });
+    const button = el("button", { type: "button", "aria-label": `${label}, ${passage.track.title}`, text: label });
     button.addEventListener("click", () => playFrom(passage.track, passage.start));
     return button;
   }
-
-  let startAt = 0; // where the passage asked for begins, applied once its track's metadata is in
-
-  function playFrom(track, start) {
-    const caption = `${track.title}, from ${clock(start)}`;
-    ui.playerCaption.textContent = `Loading ${caption}…`;
-    ui.playerBox.hidden = false;
-    startAt = start;
-    if (ui.player.dataset.trackId !== String(track.id)) {
-      ui.player.dataset.trackId = track.id;
-      ui.player.dataset.title = track.title;
-      ui.player.src = track.audio_url;
-    } else if (ui.player.readyState >= HTMLMediaElement.HAVE_METADATA) {
-      ui.player.currentTime = start;
-    }
-    ui.player.play().then(
-      () => { ui.playerCaption.textContent = `Playing ${caption}.`; },
-      (error) => {
-        // A newer click's load interrupts this one: that click reports for itself.
-        if (error.name !== "AbortError") ui.playerCaption.textContent = `Could not play ${caption}: ${error.message}`;
-      },
-    );
-  }
-
-  ui.player.addEventListener("loadedmetadata", () => { ui.player.currentTime = startAt; });
-  ui.player.addEventListener("error", () => {
-    ui.playerCaption.textContent = `Could not play ${ui.player.dataset.title}: its audio did not load.`;
-  });
 
   // ---- Aspects -------------------------------------------------------------------
 
@@ -532,21 +468,18 @@ function clipSearchPage() {
   }
 
   async function loadAspects() {
-    let answer;
+    let reply;
     try {
-      answer = await getJson(config.aspectsUrl);
-    } catch {
-      answer = { ok: false, reply: { error: { message: "The aspects could not be loaded." } } };
-    }
-    if (!answer.ok || !answer.reply) {
+      reply = await MESS.getJSON(config.aspectsUrl);
+    } catch (error) {
       // The select stays disabled; the API's default aspect applies.
-      ui.aspect.replaceChildren(element("option", "Default", { value: "" }));
-      ui.aspectNote.textContent = `${errorMessage(answer.status, answer.reply)} Searches use the default aspect.`;
+      const reason = error.status === undefined ? "The aspects could not be loaded." : error.message;
+      ui.aspect.replaceChildren(el("option", { value: "", text: "Default" }));
+      ui.aspectNote.textContent = `${reason} Searches use the default aspect.`;
       return;
     }
-    const reply = answer.reply;
     const available = reply.aspects.filter((aspect) => aspect.available);
-    ui.aspect.replaceChildren(...available.map((aspect) => element("option", aspect.name, { value: aspect.name })));
+    ui.aspect.replaceChildren(...available.map((aspect) => el("option", { value: aspect.name, text: aspect.name })));
     if (available.some((aspect) => aspect.name === reply.default_aspect)) ui.aspect.value = reply.default_aspect;
     ui.aspect.disabled = available.length === 0;
     describeAspect(available);
