@@ -22,6 +22,7 @@ from analysis.pipeline import AudioDecodeError
 from analysis.progress import throttled
 from analysis.services import activate_space, active_space, fail_job
 from catalog.models import Track
+from catalog.peaks import PeaksUnavailable, track_peaks_json
 
 log = logging.getLogger(__name__)
 Status = ExtractionJob.Status
@@ -72,7 +73,17 @@ def run_extraction_job(job_id, *, worker="", on_progress=None, temporal_dir=None
         track, space, track_mean=result.track_mean, window_means=result.window_means, window_starts=result.window_starts
     )
     _finish(job, track, space=space, extract_seconds=time.perf_counter() - started)
+    warm_peaks(track)
     return job
+
+
+def warm_peaks(track):
+    """Outline the track's waveform here in the worker, so that the first visit to its page
+    does not wait for a long recording to be read by the web process."""
+    try:
+        track_peaks_json(track)
+    except PeaksUnavailable as exc:  # the page says so itself; the embeddings stand
+        log.warning("Track %s: no waveform peaks: %s", track.pk, exc.message)
 
 
 def load_encoder(name):

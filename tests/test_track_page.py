@@ -11,7 +11,7 @@ from django.core.files.storage import default_storage
 
 from analysis.models import EmbeddingSpace
 from catalog import peaks
-from tests.factories import audio_bytes, make_dataset, make_track, tone, upload_tone
+from tests.factories import audio_bytes, make_dataset, make_track, run_queued_extraction, tone, upload_tone
 
 pytestmark = pytest.mark.django_db
 
@@ -77,6 +77,15 @@ def test_peaks_are_computed_once_then_served_from_the_cache(client):
     assert first["ETag"] == f'"{track.sha256}-{peaks.PEAK_COUNT}"'
     assert "no-cache" in first["Cache-Control"]
     assert peaks_of(client, track, HTTP_IF_NONE_MATCH=first["ETag"]).status_code == 304
+
+
+@pytest.mark.usefixtures("use_tiny_mert")
+def test_extraction_outlines_the_waveform_so_the_page_never_waits_for_it():
+    track = upload_tone(make_dataset(), "extracted.wav", seconds=6)
+    assert not default_storage.exists(peaks.cached_peaks_name(track))
+    run_queued_extraction(track)
+    cached = json.loads(default_storage.open(peaks.cached_peaks_name(track)).read())
+    assert cached["duration"] == pytest.approx(6.0)
 
 
 def test_missing_audio_gives_a_readable_error(client):
