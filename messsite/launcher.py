@@ -26,6 +26,9 @@ def platform_services():
     started and checked, the database migrated and static files collected; the engines
     started here are stopped on leaving. SIGTERM stops it all as Ctrl-C does, at any step."""
     signal.signal(signal.SIGTERM, _as_ctrl_c)
+    # A shell that starts a background job makes it ignore SIGINT, and Python keeps an
+    # inherited "ignore": Ctrl-C (or a harness's SIGINT) must stop the platform regardless.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     services = EmbeddedServices()
     try:
         services.start()
