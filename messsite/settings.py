@@ -233,6 +233,9 @@ MESS_MERT_OVERLAP = float(env_str("MESS_MERT_OVERLAP", "0.5"))
 MESS_MERT_BATCH_SIZE = env_int("MESS_MERT_BATCH_SIZE", 4)  # windows per forward pass
 MESS_MERT_THREADS = env_int("MESS_MERT_THREADS", 0) or None  # torch threads; unset: all cores
 MESS_CLIP_MAX_SECONDS = env_int("MESS_CLIP_MAX_SECONDS", 60)  # longest audio clip to search with
+# The embedding map draws at most this many tracks (a fixed random sample beyond): one SVG
+# link per point, so a page stays light however large the catalogue.
+MESS_MAP_MAX_POINTS = env_int("MESS_MAP_MAX_POINTS", 2000)
 # A running job whose progress has not moved for this long is taken to have lost its worker.
 MESS_JOB_STALE_SECONDS = env_int("MESS_JOB_STALE_SECONDS", 300)
 

@@ -11,6 +11,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
+from django.conf import settings
 from django.core.cache import cache
 from django.urls import reverse
 from sklearn.decomposition import PCA
@@ -100,14 +101,24 @@ def layer_projection(space, layer):
     return projection
 
 
+def drawn(projection):
+    """The indices of the points to draw: all of them, or past MESS_MAP_MAX_POINTS a fixed
+    random sample (the same on every visit, so the map does not shift under the reader)."""
+    count, most = len(projection.track_ids), settings.MESS_MAP_MAX_POINTS
+    if count <= most:
+        return np.arange(count)
+    return np.sort(np.random.default_rng(0).choice(count, most, replace=False))
+
+
 def map_points(projection, colour_by):
-    """(points, legend) for the map: each point's track link, hover label and colour by
-    `colour_by` ("composer" or "dataset"), with one query for the tracks' metadata. The
+    """(points, legend) for the map: each drawn point's track link, hover label and colour
+    by `colour_by` ("composer" or "dataset"), with one query for the tracks' metadata. The
     most common groups get their own colour, the rest share "Other"."""
-    ids = [int(i) for i in projection.track_ids]
+    shown = drawn(projection)
+    ids = [int(i) for i in projection.track_ids[shown]]
     rows = Track.objects.filter(pk__in=ids).values_list("pk", "title", "composer", "dataset__name")
     tracks = {pk: (title, composer, dataset) for pk, title, composer, dataset in rows}
-    present = [(i, xy) for i, xy in zip(ids, projection.coords.tolist()) if i in tracks]  # deleted since cached
+    present = [(i, xy) for i, xy in zip(ids, projection.coords[shown].tolist()) if i in tracks]  # deleted since cached
     groups = {i: (tracks[i][1] if colour_by == "composer" else tracks[i][2]) or UNKNOWN[colour_by] for i, _ in present}
     colours, legend = _colours(Counter(groups.values()))
     points = [

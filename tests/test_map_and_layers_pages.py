@@ -168,6 +168,17 @@ def test_colouring_by_dataset_groups_the_points_otherwise(client, mapped):
 
 
 @reads_vectors
+def test_past_the_point_limit_a_fixed_sample_is_drawn_and_the_caption_says_so(client, mapped, settings):
+    settings.MESS_MAP_MAX_POINTS = 4
+    first = points_of(map_svg(client.get("/map/", {"layer": 0})))
+    response = client.get("/map/", {"layer": 0, "colour": "dataset"})
+    again = points_of(map_svg(response))
+    assert len(first) == 4 and set(again) == set(first)  # the same sample on every visit
+    assert sum(legend_of(response).values()) == 4
+    assert "4 tracks (a fixed random sample of 6)" in " ".join(response.text.split())
+
+
+@reads_vectors
 def test_past_twelve_groups_the_smallest_share_one_colour(client):
     space = make_space()
     dataset = make_dataset("Many")
