@@ -58,6 +58,9 @@ class EmbeddingSpace(models.Model):
         names = self.layer_names or []
         return f"Layer {layer}: {names[layer]}" if layer < len(names) and names[layer] else f"Layer {layer}"
 
+    def layer_labels(self):
+        return [self.layer_label(layer) for layer in range(self.num_layers)]
+
 
 class TrackEmbedding(models.Model):
     """A track's time-averaged hidden state for one layer of one space."""

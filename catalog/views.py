@@ -38,21 +38,17 @@ class TrackDetailView(DetailView):
     template_name = "catalog/track_detail.html"
 
     def get_context_data(self, **kwargs):
-        track = self.object
+        track, space = self.object, active_space()
         return super().get_context_data(
             track_page=track_page_data(track),
             default_passage_end=min(DEFAULT_PASSAGE_SECONDS, track.duration),
-            layer_labels=layer_labels(active_space()),
+            active_space=space,  # the header's too: one query, not the context processor's second
+            layer_labels=space.layer_labels() if space else [],
             **kwargs,
         )
 
 
 DEFAULT_PASSAGE_SECONDS = 5.0  # one analysis window of the default MERT settings
-
-
-def layer_labels(space):
-    """The space's layers as "Layer 3: chroma", to compare by one alone; none without a space."""
-    return [space.layer_label(layer) for layer in range(space.num_layers)] if space else []
 
 
 def track_page_data(track):

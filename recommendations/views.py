@@ -45,7 +45,7 @@ class MapForm(forms.Form):
 
     def __init__(self, space, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["layer"].choices = [(layer, space.layer_label(layer)) for layer in range(space.num_layers)]
+        self.fields["layer"].choices = list(enumerate(space.layer_labels()))
 
 
 class EmbeddingMapView(TemplateView):

@@ -63,8 +63,7 @@ def up_then_ctrl_c(data_dir, port, admin_password):
         processes = started_processes(launcher, data_dir)
         command_lines = " ".join(" ".join(p.cmdline()) for p in processes)
         launcher.send_signal(signal.SIGINT)
-        # Within the launcher's own bounds (15 s per child, pg_ctl's 60 s), however busy the machine.
-        output, _ = launcher.communicate(timeout=180)
+        output, _ = launcher.communicate(timeout=60)
         return launcher.returncode, output, processes, command_lines
     finally:
         if launcher.poll() is None:

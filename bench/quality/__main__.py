@@ -69,55 +69,48 @@ def random_scores(same_work, same_composer, seed=0):
 
 
 def space_vectors(space, tracks):
-    """(tracks with every layer in `space`, {layer: [n, dim] float32})."""
-    from analysis.models import TrackEmbedding
+    """(tracks with every layer in `space`, {layer: [n, dim] unit vectors in their order}),
+    read as the similarity index reads a layer (recommendations.index.read_vectors)."""
+    from recommendations.index import read_vectors
 
-    rows = TrackEmbedding.objects.filter(space=space, track__in=tracks).values_list("track_id", "layer", "vector")
-    by_track = {}
-    for track_id, layer, vector in rows:
-        by_track.setdefault(track_id, {})[layer] = np.asarray(vector, dtype=np.float32)
-    kept = [t for t in tracks if len(by_track.get(t.pk, {})) == space.num_layers]
-    layers = {layer: np.stack([by_track[t.pk][layer] for t in kept]) for layer in range(space.num_layers)}
-    return kept, layers
+    read = {}
+    for layer in range(space.num_layers):
+        _version, _rows, track_ids, matrix = read_vectors(space.pk, layer)
+        read[layer] = dict(zip(track_ids.tolist(), matrix))
+    kept = [t for t in tracks if all(t.pk in vectors for vectors in read.values())]
+    return kept, {layer: np.stack([vectors[t.pk] for t in kept]) for layer, vectors in read.items()}
 
 
 def evaluate(space, tracks):
-    """Rows (layer name, MAP, P@5) of every layer of `space`, and the random baseline's (MAP, P@5)."""
-    from recommendations.pgsearch import normalised
-
+    """Rows (layer label, MAP, P@5) of every layer of `space`, and the random baseline's (MAP, P@5)."""
     kept, layers = space_vectors(space, tracks)
     same_work, same_composer = relevance([t.composer for t in kept], [t.work for t in kept],
                                          [t.metadata.get("instrument") for t in kept])
-    rows = []
-    for layer, vectors in layers.items():
-        unit = normalised(vectors)
-        name = space.layer_names[layer] if layer < len(space.layer_names) else f"layer {layer}"
-        rows.append((f"{layer} {name}", *scores(unit @ unit.T, same_work, same_composer)))
+    rows = [(space.layer_label(layer), *scores(unit @ unit.T, same_work, same_composer))
+            for layer, unit in layers.items()]
     return len(kept), rows, random_scores(same_work, same_composer)
 
 
 def prepare(stream):
-    """The demo corpus, extracted here by the classic encoder and, when it loads, MERT."""
+    """The demo corpus, extracted here by the classic encoder and, when its weights can be
+    had, MERT: the same choice and extraction as `manage.py demo` (messsite/demo.py)."""
     from django.core.management import call_command
 
-    from analysis.extraction import run_extraction_job
-    from analysis.mert import MertLoadError, load_mert
-    from analysis.services import request_extraction
     from catalog.demo_corpus import DATASET_SLUG
     from catalog.models import Dataset
+    from messsite import demo
 
     call_command("make_demo_corpus", stdout=stream)
-    tracks = list(Dataset.objects.get(slug=DATASET_SLUG).tracks.all())
+    tracks = list(Dataset.objects.get(slug=DATASET_SLUG).tracks.order_by("pk"))
     encoders = ["classic"]
-    try:
-        load_mert()
+    problem = demo.mert_problem(lambda line: print(line, file=stream))
+    if problem is None:
         encoders.append("mert")
-    except MertLoadError as exc:
-        print(f"MERT weights are not available here, so only the classic encoder runs: {exc}", file=stream)
+    else:
+        print(f"MERT weights are not available here, so only the classic encoder runs: {problem}", file=stream)
     for encoder in encoders:
         print(f"extracting {len(tracks)} tracks with {encoder}...", file=stream)
-        for job in request_extraction(tracks, encoder=encoder):
-            run_extraction_job(job.pk, worker="bench.quality")
+        demo.extract_here(tracks, encoder, stream)
 
 
 def plot(results, path):

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.factories import make_dataset, run_queued_extraction, upload_tone
+
 ARTIFACTS = Path(os.environ.get("MESS_TEST_ARTIFACTS", Path(__file__).resolve().parents[2] / "test-artifacts"))
 CHROMIUM_FLAGS = [
     "--autoplay-policy=no-user-gesture-required",  # tests press play without a real gesture
@@ -65,8 +67,6 @@ def page(chromium, live_server, request):
 @pytest.fixture
 def tones(use_tiny_mert):
     """Four tone tracks extracted by the real pipeline with the tiny random-weight MERT."""
-    from tests.factories import make_dataset, run_queued_extraction, upload_tone
-
     dataset = make_dataset("Tones")
     tracks = [upload_tone(dataset, f"tone {n}.wav", seconds=8, seed=n) for n in range(4)]
     for track in tracks:
