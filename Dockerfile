@@ -38,7 +38,8 @@ COPY requirements/ requirements/
 # The ml build takes torch's CPU wheel from PyTorch's index: the default Linux wheel on
 # PyPI pulls several GB of CUDA libraries that a CPU worker never uses.
 RUN if [ "$REQUIREMENTS" = "ml" ]; then extra_index="--extra-index-url https://download.pytorch.org/whl/cpu"; fi \
-    && pip install $extra_index -r "requirements/${REQUIREMENTS}.txt"
+    && pip install $extra_index -r "requirements/${REQUIREMENTS}.txt" \
+    && if [ "$REQUIREMENTS" = "ml" ]; then pip install --no-deps -r requirements/musicnn.txt; fi
 
 COPY . .
 COPY --from=assets /assets/node_modules node_modules/

@@ -11,6 +11,7 @@ $(BIN)/.installed: requirements/*.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r $(REQS)
+	$(BIN)/pip install --quiet --no-deps -r requirements/musicnn.txt
 	touch $@
 
 venv: $(BIN)/.installed
@@ -34,7 +35,7 @@ fluidsynth:
 	  fi; }
 
 ## The demo platform: as `run`, with the demo catalogue rendered, extracted (MERT when its weights
-## load, else the classic encoder), probed and indexed, and a curator account. Re-runs reuse it all.
+## load, else musicnn, else the classic encoder), probed and indexed, and a curator account. Re-runs reuse it all.
 ## Options pass through DEMO_ARGS, e.g. make demo DEMO_ARGS="--encoder classic --port 8001".
 demo: venv assets fluidsynth
 	$(BIN)/python manage.py demo $(DEMO_ARGS)

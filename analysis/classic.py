@@ -95,6 +95,7 @@ class ClassicEncoder:
     num_layers = len(LAYERS)
     dim = max(LAYERS.values()) + 1  # the last: ANCHOR
     min_samples = N_FFT  # one full analysis frame
+    own_windows = None  # the platform's
 
     def __init__(self):
         self.weights_hash = source_fingerprint()

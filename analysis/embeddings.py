@@ -19,13 +19,14 @@ from django.db import transaction
 from django.db.models import F
 
 from analysis.models import EmbeddingSpace, TrackEmbedding, TrackFeatures
+from analysis.tags import replace_track_tags
 from catalog.models import Track
 
 
-def store_track_embeddings(track, space, *, track_mean, window_means, window_starts):
+def store_track_embeddings(track, space, *, track_mean, window_means, window_starts, tags=None):
     """Replace the track's embeddings in `space`: one vector per layer (the track mean,
     [layers, dim]) in the database, the per-window means ([windows, layers, dim]) as
-    float16 .npy in storage."""
+    float16 .npy in storage, and its auto-tags ({tag: score}) when the encoder has them."""
     expected = (space.num_layers, space.dim)
     if track_mean.shape != expected or window_means.shape[1:] != expected:
         raise ValueError(f"embeddings of shape {track_mean.shape}/{window_means.shape} do not fit {space} {expected}")
@@ -50,6 +51,7 @@ def store_track_embeddings(track, space, *, track_mean, window_means, window_sta
                     audio_sha256=track.sha256,
                 ),
             )
+            replace_track_tags(track, space, tags)
             EmbeddingSpace.objects.filter(pk=space.pk).update(version=F("version") + 1)
             if old:
                 transaction.on_commit(lambda: default_storage.delete(old.path))

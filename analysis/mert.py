@@ -23,6 +23,7 @@ from transformers import AutoModel, HubertConfig, HubertModel
 
 from analysis.conf import setting
 from analysis.mert_files import MertLoadError, offline, resolve_files
+from analysis.pipeline import extract
 
 PRECISIONS = ("exact", "fast")
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -50,6 +51,7 @@ class MertModel:
     precision: str
     compute_dtype: torch.dtype  # what "fast" resolved to here; float32 when exact
     encoder = "mert"
+    own_windows = None  # the platform's
 
     @property
     def layer_names(self):
@@ -57,9 +59,15 @@ class MertModel:
 
     def encode(self, path, **options):
         """Layer embeddings of an audio file: analysis.pipeline.extract with this model."""
-        from analysis.pipeline import extract  # it imports this module
-
         return extract(path, self, **options)
+
+    def forward_windows(self, windows, keep_frames=False):
+        """[batch, samples] normalised windows -> (time means [batch, layers, dim] float32,
+        and with keep_frames every hidden state [batch, layers, frames, dim] float16)."""
+        states = hidden_states(self, windows)
+        means = torch.stack([state.float().mean(dim=1) for state in states], dim=1).cpu().numpy()
+        frames = torch.stack(states, dim=1).to(torch.float16).cpu().numpy() if keep_frames else None
+        return means, frames
 
 
 def load_mert(model_id=None, *, revision=None, device=None, precision=None, trust_remote_code=None, threads=None):

@@ -1,3 +1,5 @@
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.db.models import Q
 from pgvector.django import VectorField
@@ -15,11 +17,18 @@ class JobStatus(models.TextChoices):
 
 
 class Encoder(models.TextChoices):
-    """What turns audio into layer embeddings: MERT (its weights must be had) or classic MIR
+    """What turns audio into layer embeddings: MERT (its weights must be had), musicnn (a
+    pretrained tagger whose weights ship in its wheel: analysis/musicnn/) or classic MIR
     descriptors grouped as layers (analysis/classic.py: no download, a baseline)."""
 
     MERT = "mert", "MERT"
+    MUSICNN = "musicnn", "musicnn"
     CLASSIC = "classic", "Classic MIR descriptors"
+
+
+# A job may leave the choice to the worker: MERT when its weights load, else musicnn, else classic.
+AUTO_ENCODER = "auto"
+JOB_ENCODER_CHOICES = [*Encoder.choices, (AUTO_ENCODER, "Automatic (MERT, else musicnn, else classic)")]
 
 
 class EmbeddingSpace(models.Model):
@@ -91,6 +100,24 @@ class TrackFeatures(models.Model):
         constraints = [models.UniqueConstraint(fields=["space", "track"], name="features_unique_track")]
 
 
+class TrackTags(models.Model):
+    """An encoder's auto-tags for a track in one space (musicnn: the taggram's window mean).
+    `scores` keeps every tag the model knows; `tags` the ones a listener would call the
+    track's (score >= analysis.tags.TAG_THRESHOLD), best first, indexed for filtering."""
+
+    track = models.ForeignKey(Track, on_delete=models.CASCADE, related_name="tag_sets")
+    space = models.ForeignKey(EmbeddingSpace, on_delete=models.CASCADE, related_name="track_tags")
+    scores = models.JSONField(help_text="{tag: score in [0, 1]} for every tag of the model.")
+    tags = ArrayField(models.CharField(max_length=100), default=list, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["space", "track"], name="tags_unique_track")]
+        indexes = [GinIndex(fields=["tags"], name="track_tags_gin")]
+
+    def __str__(self):
+        return f"Tags of track {self.track_id} in space {self.space_id}: {', '.join(self.tags)}"
+
+
 class ExtractionJob(models.Model):
     Status = JobStatus
 
@@ -98,7 +125,7 @@ class ExtractionJob(models.Model):
 
     track = models.ForeignKey(Track, on_delete=models.CASCADE, related_name="extraction_jobs")
     space = models.ForeignKey(EmbeddingSpace, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs")
-    encoder = models.CharField(max_length=50, choices=Encoder.choices, default=Encoder.MERT)
+    encoder = models.CharField(max_length=50, choices=JOB_ENCODER_CHOICES, default=AUTO_ENCODER)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED, db_index=True)
     force = models.BooleanField(default=False, help_text="Recompute even when current embeddings exist.")
     progress = models.FloatField(default=0, help_text="Percent of windows done.")

@@ -1,6 +1,8 @@
-"""Audio file -> MERT layer embeddings, in bounded memory: worker-only.
+"""Audio file -> layer embeddings (MERT, musicnn), in bounded memory: worker-only.
 
-Preprocessing is what MERT's Wav2Vec2FeatureExtractor expects:
+The model turns a batch of windows into per-layer window vectors (`forward_windows`);
+everything else is here. Preprocessing is what MERT's Wav2Vec2FeatureExtractor expects
+(musicnn takes the same windows at its own rate, unnormalised):
 - decode (WAV/FLAC/OGG/MP3 via libsndfile), downmix to mono by averaging channels;
 - resample to the model's rate (24 kHz) with soxr at high quality, as a stream;
 - cut into windows (default 5 s, 50% overlap) and, when the model's preprocessor config
@@ -30,10 +32,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import soxr
-import torch
 
 from analysis.conf import setting
-from analysis.mert import hidden_states
 
 # Frames decoded per read: ~1.5 s at 44.1 kHz, small next to a window, big enough for few calls.
 _BLOCK_FRAMES = 1 << 16
@@ -55,6 +55,7 @@ class Extraction:
     window_seconds: float  # length of every window (the track's length when it is shorter)
     hop_seconds: float
     duration: float  # seconds
+    tags: dict | None = None  # {tag: score} of the track, from encoders that tag (musicnn)
 
 
 def window_starts(num_samples, sample_rate, window_seconds, overlap):
@@ -100,7 +101,7 @@ def extract(
     """
     window_seconds = window_seconds or setting("MERT_WINDOW_SECONDS")
     overlap = setting("MERT_OVERLAP") if overlap is None else overlap
-    batch_size = batch_size or setting("MERT_BATCH_SIZE")
+    batch_size = batch_size or setting("MERT_BATCH_SIZE")  # the encoder passes its own
     rate = model.sample_rate
     name = name or Path(path).name
 
@@ -125,11 +126,9 @@ def extract(
         try:
             while done < count:
                 batch = np.stack(_take(windows, min(batch_size, count - done)))
-                states = hidden_states(model, batch)
-                means = torch.stack([state.float().mean(dim=1) for state in states], dim=1)
-                window_means[done : done + len(batch)] = means.cpu().numpy()
-                if temporal_path is not None:
-                    frames = torch.stack(states, dim=1).to(torch.float16).cpu().numpy()
+                means, frames = model.forward_windows(batch, keep_frames=temporal_path is not None)
+                window_means[done : done + len(batch)] = means
+                if frames is not None:
                     if temporal is None:
                         temporal = np.lib.format.open_memmap(
                             temporal_path, mode="w+", dtype=np.float16, shape=(count, *frames.shape[1:])

@@ -1,0 +1,114 @@
+"""musicnn as an encoder: its own space, windows and layers, tags stored with the
+embeddings, a clear failure when its weights are not installed."""
+
+import numpy as np
+import pytest
+
+from analysis.extraction import run_extraction_job
+from analysis.models import EmbeddingSpace, TrackEmbedding, TrackFeatures, TrackTags
+from analysis.musicnn import encoder as musicnn
+from analysis.musicnn.checkpoint import CheckpointError, read_checkpoint
+from analysis.musicnn.network import OUTPUTS
+from analysis.services import request_extraction
+from analysis.tags import TAG_THRESHOLD
+from recommendations.recommender import similar_tracks
+from tests.factories import make_dataset, noise, tone, upload_tone, write_audio
+
+pytestmark = pytest.mark.django_db
+
+
+def extract_musicnn(*tracks):
+    for job in request_extraction(tracks, encoder="musicnn"):
+        run_extraction_job(job.pk, worker="in-process")
+
+
+def test_the_wheels_checkpoints_are_read_without_tensorflow():
+    for model in musicnn.MODELS:
+        variables = read_checkpoint(f"{musicnn.wheel_directory() / model}/")
+        assert variables["conv2d/kernel"].shape == (7, 38, 1, 204)  # timbral 7 x 38 bands
+        assert variables["conv2d_5/kernel"].shape == (7, 561, 1, 64)  # first mid-end layer
+        assert variables["dense_1/kernel"].shape == (200, 50)  # penultimate -> 50 tags
+        assert all(np.isfinite(value).all() for value in variables.values())
+    labels = musicnn.tag_names(musicnn.wheel_directory(), "MTT_LABELS")
+    assert len(labels) == 50 and labels[:3] == ["guitar", "classical", "slow"]
+
+
+def test_a_damaged_checkpoint_is_refused_in_words(tmp_path):
+    (tmp_path / "model.index").write_bytes(b"not a table" * 10)
+    with pytest.raises(CheckpointError, match="not a LevelDB table"):
+        read_checkpoint(tmp_path / "model")
+    with pytest.raises(CheckpointError, match="No checkpoint index"):
+        read_checkpoint(tmp_path / "missing")
+
+
+def test_musicnn_fills_its_own_space_with_its_windows_layers_and_tags():
+    track = upload_tone(make_dataset(), "a.wav", seconds=7.0)
+    extract_musicnn(track)
+    space = EmbeddingSpace.objects.get(encoder="musicnn")
+    assert space.model_id == "MSD_musicnn" and space.layer_names == list(OUTPUTS)
+    assert (space.num_layers, space.dim, space.sample_rate) == (9, 753, 16000)
+    assert (space.window_seconds, space.overlap) == (pytest.approx(2.976), 0.0)  # musicnn's 3 s patches
+    features = TrackFeatures.objects.get(track=track, space=space)
+    # Two patches end to end, then one aligned to the end of the 7 s track.
+    assert features.window_starts == pytest.approx([0.0, 2.976, 7.0 - 2.976], abs=1e-3)
+    assert TrackEmbedding.objects.filter(track=track, space=space).count() == 9
+
+    tags = TrackTags.objects.get(track=track, space=space)
+    assert len(tags.scores) == 50 and "rock" in tags.scores and all(0 <= s <= 1 for s in tags.scores.values())
+    assert tags.tags == sorted((t for t, s in tags.scores.items() if s >= TAG_THRESHOLD), key=lambda t: -tags.scores[t])
+    taggram = np.asarray(TrackEmbedding.objects.get(track=track, space=space, layer=8).vector)
+    # The stored tag scores are the taggram layer's track mean; the padding stays zero.
+    assert taggram[:50] == pytest.approx([tags.scores[label] for label in musicnn.load_musicnn().labels], abs=1e-4)
+    assert not taggram[50:].any()
+
+
+def test_tags_follow_the_sound():
+    dataset = make_dataset()
+    piano_like = upload_tone(dataset, "tone.wav", seconds=6.0)
+    hiss = write_audio(dataset.slug + "-noise.wav", noise(seconds=6.0, seed=3) * 5)
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from catalog.intake import ingest_upload
+
+    noisy = ingest_upload(dataset, SimpleUploadedFile("noise.wav", hiss.read_bytes()))
+    hiss.unlink()
+    extract_musicnn(piano_like, noisy)
+    tone_scores = TrackTags.objects.get(track=piano_like).scores
+    noise_scores = TrackTags.objects.get(track=noisy).scores
+    assert tone_scores != noise_scores
+    # Loud white noise is nothing like a sine tone in any of musicnn's 50 tags' eyes.
+    assert max(abs(tone_scores[t] - noise_scores[t]) for t in tone_scores) > 0.05
+
+
+def test_similar_tracks_in_the_musicnn_space():
+    dataset = make_dataset()
+    tracks = [upload_tone(dataset, f"{i}.wav", seconds=4.0, seed=i) for i in range(4)]
+    extract_musicnn(*tracks)
+    space = EmbeddingSpace.objects.get(encoder="musicnn")
+    found = similar_tracks(tracks[0], space=space, layer=space.layer_names.index("penultimate"), k=3)
+    assert len(found.results) == 3 and tracks[0] not in [r.track for r in found.results]
+
+
+def test_a_short_track_is_one_window_of_its_own_length(tmp_path):
+    encoder = musicnn.load_musicnn()
+    path = write_audio(tmp_path / "short.wav", tone(seconds=1.2, sample_rate=16000), sample_rate=16000)
+    result = encoder.encode(path, window_seconds=encoder.own_windows[0], overlap=0.0)
+    assert result.window_means.shape == (1, 9, 753) and result.window_seconds == pytest.approx(1.2)
+    assert np.isfinite(result.window_means).all()
+
+
+def test_loud_audio_gives_finite_features(tmp_path):
+    """musicnn's own extractor casts the mel to float16, which overflows on loud bins."""
+    encoder = musicnn.load_musicnn()
+    loud = np.clip(3 * tone(seconds=4.0, freq=110.0, sample_rate=16000, amplitude=1.0), -1, 1)
+    path = write_audio(tmp_path / "loud.wav", loud, sample_rate=16000)
+    result = encoder.encode(path, window_seconds=encoder.own_windows[0], overlap=0.0)
+    assert np.isfinite(result.window_means).all()
+
+
+def test_an_unknown_model_or_a_missing_wheel_is_explained(monkeypatch):
+    with pytest.raises(musicnn.MusicnnLoadError, match="MESS_MUSICNN_MODEL must be one of"):
+        musicnn.load_musicnn("GTZAN_musicnn")
+    monkeypatch.setattr(musicnn.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(musicnn.MusicnnLoadError, match="pip install --no-deps musicnn"):
+        musicnn.wheel_directory()
