@@ -3,10 +3,13 @@
 from django.db.models import Count
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import DjangoModelPermissionsOrAnonReadOnly
 from rest_framework.response import Response
 
+from analysis.services import active_space
+from analysis.tags import tag_counts, with_tags
 from catalog.audio import AudioRejected
 from catalog.filters import TrackFilter
 from catalog.intake import DuplicateTrack, delete_dataset, delete_track, ingest_upload
@@ -14,6 +17,7 @@ from catalog.models import Dataset, Track
 from catalog.serializers import (
     DatasetSerializer,
     DuplicateErrorSerializer,
+    TagCountSerializer,
     TrackSerializer,
     TrackUploadSerializer,
 )
@@ -76,6 +80,20 @@ class TrackViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Dest
     filterset_class = TrackFilter
     search_fields = ["title", "composer", "work", "performer"]
     ordering_fields = ["title", "composer", "duration", "created_at"]
+
+    def get_queryset(self):
+        return with_tags(super().get_queryset(), active_space())
+
+    @extend_schema(
+        summary="Tag counts (facets)",
+        description="For the tracks the same filters select (dataset, composer, status, search, tag, ...): how "
+        "many carry each tag of the active embedding space, most common first. Empty when its encoder has no tags.",
+        responses={200: TagCountSerializer(many=True), **error_responses(400)},
+    )
+    @action(detail=False, pagination_class=None)
+    def tags(self, request):
+        tracks = self.filter_queryset(self.get_queryset())
+        return Response(TagCountSerializer(tag_counts(tracks, active_space()), many=True).data)
 
     @extend_schema(
         summary="Upload a track",

@@ -114,6 +114,21 @@ class TrackAdminForm(forms.ModelForm):
         return cleaned
 
 
+class TagsField(forms.MultipleChoiceField):
+    """Tag names, repeated (tag=piano&tag=strings) or comma-separated (tag=piano,strings),
+    each one of `choices` (the active space's tags)."""
+
+    default_error_messages = {"invalid_choice": "%(value)s is not a tag of the active embedding space."}
+
+    def to_python(self, value):
+        names = (name.strip() for item in super().to_python(value) for name in item.split(","))
+        return list(dict.fromkeys(name for name in names if name))
+
+
+def tag_choices(tags):
+    return [(tag, tag) for tag in tags]
+
+
 class TrackSearchForm(forms.Form):
     q = forms.CharField(
         label="Search",
@@ -125,8 +140,20 @@ class TrackSearchForm(forms.Form):
     )
     composer = forms.ChoiceField(required=False)
     status = forms.ChoiceField(choices=[("", "Any status"), *Track.Status.choices], required=False)
+    tag = TagsField(
+        label="Tags",
+        required=False,
+        help_text="Tracks with every tag chosen.",
+        widget=forms.SelectMultiple(attrs={"size": 4}),
+    )
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, tags=(), **kwargs):
+        """`tags`: those of the active space; without any (an encoder without tags) there is
+        no tag filter."""
         super().__init__(*args, **kwargs)
         composers = Track.objects.exclude(composer="").order_by("composer").values_list("composer", flat=True)
         self.fields["composer"].choices = [("", "All composers"), *((c, c) for c in composers.distinct())]
+        if tags:
+            self.fields["tag"].choices = tag_choices(tags)
+        else:
+            del self.fields["tag"]

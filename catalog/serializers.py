@@ -3,6 +3,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from analysis.tags import tag_scores
 from catalog.models import Dataset, Track
 from messsite.api_errors import ErrorDetailSerializer
 
@@ -17,23 +18,40 @@ class DatasetSerializer(serializers.ModelSerializer):
         read_only_fields = ["created_at"]
 
 
+class TagScoreSerializer(serializers.Serializer):
+    tag = serializers.CharField()
+    score = serializers.FloatField(help_text="The model's score for the tag, 0-1 (the mean over the track's windows).")
+
+
+class TagCountSerializer(serializers.Serializer):
+    tag = serializers.CharField()
+    count = serializers.IntegerField(help_text="How many of the matching tracks carry the tag.")
+
+
 class TrackSerializer(serializers.ModelSerializer):
     url = serializers.HyperlinkedIdentityField(view_name="track-detail")
     dataset = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     audio_url = serializers.SerializerMethodField(help_text="Streams the audio; supports HTTP range requests.")
+    tags = serializers.SerializerMethodField(
+        help_text="The track's tags in the active embedding space, best first; empty when its encoder has no tags."
+    )
 
     class Meta:
         model = Track
         fields = [
             "id", "url", "dataset", "title", "composer", "work", "performer", "external_id",
             "duration", "sample_rate", "channels", "format", "size_bytes", "sha256",
-            "status", "error", "metadata", "audio_url", "created_at", "updated_at",
+            "status", "error", "metadata", "audio_url", "tags", "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = fields
 
     @extend_schema_field(OpenApiTypes.URI)
     def get_audio_url(self, track):
         return self.context["request"].build_absolute_uri(reverse("catalog:track-audio", args=[track.pk]))
+
+    @extend_schema_field(TagScoreSerializer(many=True))
+    def get_tags(self, track):
+        return [{"tag": tag, "score": score} for tag, score in tag_scores(track)]
 
 
 class TrackUploadSerializer(serializers.ModelSerializer):

@@ -7,6 +7,7 @@ from django.urls import reverse
 from django.views.generic import DetailView, ListView, TemplateView
 
 from analysis.services import active_space
+from analysis.tags import assigned_scores, known_tags, ranked, tag_counts, tagged, track_tags
 from catalog.audio import human_size
 from catalog.forms import TrackSearchForm, TrackUploadForm, dataset_named
 from catalog.models import Dataset, Track
@@ -20,17 +21,39 @@ class TrackListView(ListView):
     template_name = "catalog/track_list.html"
 
     def get_queryset(self):
-        self.form = TrackSearchForm(self.request.GET)
+        self.space = active_space()
+        self.form = TrackSearchForm(self.request.GET, tags=known_tags(self.space))
         # A bad filter (say, a dataset deleted since the link was made) shows its error
         # and is ignored; cleaned_data still holds the valid ones.
         self.form.is_valid()
         data = self.form.cleaned_data
-        return search_tracks(
+        tracks = search_tracks(
             data.get("q", ""), dataset=data.get("dataset"), composer=data.get("composer"), status=data.get("status")
         )
+        return tagged(tracks, self.space, data["tag"]) if data.get("tag") else tracks
 
     def get_context_data(self, **kwargs):
-        return super().get_context_data(form=self.form, **kwargs)
+        return super().get_context_data(form=self.form, tag_facets=self.tag_facets(), **kwargs)
+
+    def tag_facets(self):
+        """The tags of the results (all pages) not chosen yet, most common first, each with
+        the link that narrows the results to it."""
+        if "tag" not in self.form.fields:  # the active space has no tags
+            return []
+        chosen = self.form.cleaned_data.get("tag", [])
+        return [
+            {**facet, "url": with_tag(self.request.GET, facet["tag"])}
+            for facet in tag_counts(self.object_list, self.space)
+            if facet["tag"] not in chosen
+        ]
+
+
+def with_tag(params, tag):
+    """The catalogue's query string `params` (a QueryDict) narrowed to `tag` too, from page 1."""
+    params = params.copy()
+    params.pop("page", None)
+    params.appendlist("tag", tag)
+    return f"?{params.urlencode()}"
 
 
 class TrackDetailView(DetailView):
@@ -39,8 +62,11 @@ class TrackDetailView(DetailView):
 
     def get_context_data(self, **kwargs):
         track, space = self.object, active_space()
+        tag_set = track_tags(track, space)
         return super().get_context_data(
             track_page=track_page_data(track),
+            tags=assigned_scores(tag_set) if tag_set else None,
+            top_scores=ranked(tag_set.scores)[:TOP_SCORES_SHOWN] if tag_set else [],
             default_passage_end=min(DEFAULT_PASSAGE_SECONDS, track.duration),
             active_space=space,  # the header's too: one query, not the context processor's second
             layer_labels=space.layer_labels() if space else [],
@@ -49,6 +75,7 @@ class TrackDetailView(DetailView):
 
 
 DEFAULT_PASSAGE_SECONDS = 5.0  # one analysis window of the default MERT settings
+TOP_SCORES_SHOWN = 10  # of every tag's score, in the track page's details
 
 
 def track_page_data(track):

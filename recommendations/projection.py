@@ -16,6 +16,7 @@ from django.core.cache import cache
 from django.urls import reverse
 from sklearn.decomposition import PCA
 
+from analysis.tags import top_tags
 from catalog.models import Track
 from recommendations import index
 from recommendations.aspects import DEFAULT_ASPECT, aspect_map
@@ -23,7 +24,7 @@ from recommendations.aspects import DEFAULT_ASPECT, aspect_map
 BOX_WIDTH, BOX_HEIGHT, BOX_MARGIN = 800, 500, 12
 MIN_TRACKS = 3  # fewer points say nothing about a layer's shape
 CACHE_SECONDS = 7 * 24 * 3600  # keys name the space's version: an old one is merely never asked for again
-COLOUR_BY = {"composer": "Composer", "dataset": "Dataset"}
+COLOUR_BY = {"composer": "Composer", "dataset": "Dataset", "tag": "Top tag"}
 # Categorical colours, each at least 3:1 against the white page (WCAG non-text contrast),
 # told apart by hue and lightness; OTHER_COLOUR is for the groups past the palette.
 PALETTE = (
@@ -31,7 +32,7 @@ PALETTE = (
     "#c0327e", "#7a6a00", "#5c4033", "#3d4db7", "#8c1c52", "#1b1f24",
 )  # fmt: skip
 OTHER_COLOUR = "#6b7280"
-UNKNOWN = {"composer": "Unknown composer", "dataset": "No dataset"}
+UNKNOWN = {"composer": "Unknown composer", "dataset": "No dataset", "tag": "No tag"}
 
 
 @dataclass(frozen=True)
@@ -110,16 +111,22 @@ def drawn(projection):
     return np.sort(np.random.default_rng(0).choice(count, most, replace=False))
 
 
-def map_points(projection, colour_by):
+def map_points(projection, colour_by, space=None):
     """(points, legend) for the map: each drawn point's track link, hover label and colour
-    by `colour_by` ("composer" or "dataset"), with one query for the tracks' metadata. The
-    most common groups get their own colour, the rest share "Other"."""
+    by `colour_by` ("composer", "dataset" or "tag": the track's best tag in `space`), with
+    one query for the tracks' metadata (and one for their tags). The most common groups get
+    their own colour, the rest share "Other"."""
     shown = drawn(projection)
     ids = [int(i) for i in projection.track_ids[shown]]
     rows = Track.objects.filter(pk__in=ids).values_list("pk", "title", "composer", "dataset__name")
     tracks = {pk: (title, composer, dataset) for pk, title, composer, dataset in rows}
     present = [(i, xy) for i, xy in zip(ids, projection.coords[shown].tolist()) if i in tracks]  # deleted since cached
-    groups = {i: (tracks[i][1] if colour_by == "composer" else tracks[i][2]) or UNKNOWN[colour_by] for i, _ in present}
+    if colour_by == "tag":
+        best = top_tags(space, ids)
+        groups = {i: best.get(i, UNKNOWN["tag"]) for i, _ in present}
+    else:
+        column = 1 if colour_by == "composer" else 2
+        groups = {i: tracks[i][column] or UNKNOWN[colour_by] for i, _ in present}
     colours, legend = _colours(Counter(groups.values()))
     points = [
         MapPoint(

@@ -7,6 +7,7 @@ from django.urls import reverse
 from django.views.generic import TemplateView
 
 from analysis.services import active_space
+from analysis.tags import known_tags
 from catalog.audio import AUDIO_SUFFIXES
 from messsite.pages import url_template
 from recommendations.projection import (
@@ -46,6 +47,8 @@ class MapForm(forms.Form):
     def __init__(self, space, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["layer"].choices = list(enumerate(space.layer_labels()))
+        if not known_tags(space):  # an encoder without tags (MERT, classic)
+            self.fields["colour"].choices = [(key, label) for key, label in COLOUR_BY.items() if key != "tag"]
 
 
 class EmbeddingMapView(TemplateView):
@@ -72,5 +75,5 @@ class EmbeddingMapView(TemplateView):
             pc1=projection.explained[0] * 100, pc2=projection.explained[1] * 100,
         )
         if len(projection.track_ids) >= MIN_TRACKS:
-            context["points"], context["legend"] = map_points(projection, colour_by)
+            context["points"], context["legend"] = map_points(projection, colour_by, space)
         return context

@@ -270,7 +270,7 @@ def test_track_body_has_every_documented_field(catalogue):
     assert set(body) == {
         "id", "url", "dataset", "title", "composer", "work", "performer", "external_id",
         "duration", "sample_rate", "channels", "format", "size_bytes", "sha256",
-        "status", "error", "metadata", "audio_url", "created_at", "updated_at",
+        "status", "error", "metadata", "audio_url", "tags", "created_at", "updated_at",
     }  # fmt: skip
     assert (body["dataset"], body["status"], body["error"]) == ("maestro", "failed", "Decoding failed.")
     assert body["sample_rate"] == 22050 and body["channels"] == 1 and body["duration"] == pytest.approx(2.0)

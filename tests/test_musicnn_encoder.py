@@ -112,3 +112,26 @@ def test_an_unknown_model_or_a_missing_wheel_is_explained(monkeypatch):
     monkeypatch.setattr(musicnn.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(musicnn.MusicnnLoadError, match="pip install --no-deps musicnn"):
         musicnn.wheel_directory()
+
+
+def test_probing_and_passages_work_on_musicnns_windows(client, settings):
+    from analysis.probing import run_probe
+    from analysis.services import request_probe
+    from tests.test_probing import TARGETS, add_tracks
+
+    settings.MESS_ENCODER = "musicnn"  # what the uploads queue, and add_tracks runs here
+    dataset = make_dataset("Tones")
+    add_tracks(dataset, 6)
+    space = EmbeddingSpace.objects.get(encoder="musicnn", is_active=True)
+    run = request_probe(space, targets=TARGETS, parameters={"folds": 2}, queue=False)
+    run_probe(run.pk)
+    run.refresh_from_db()
+    assert run.status == "succeeded", run.error
+    assert run.results.count() == 9 * len(TARGETS)  # every musicnn layer against every target
+    assert run.windows == 6 * 3  # 8 s tracks: two 2.976 s windows, one aligned to the end
+
+    track = dataset.tracks.order_by("pk").first()
+    response = client.get(f"/api/v1/tracks/{track.pk}/passages/", {"start": 0, "end": 2, "layer": 7, "k": 3})
+    assert response.status_code == 200, response.content
+    results = response.json()["results"]
+    assert results and all(r["end"] - r["start"] == pytest.approx(2.976, abs=1e-3) for r in results)

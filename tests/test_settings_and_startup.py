@@ -37,6 +37,12 @@ def test_malformed_boolean_is_a_clear_configuration_error():
     assert "DEBUG='maybe' is not a boolean" in result.stderr
 
 
+def test_an_unknown_encoder_is_a_clear_configuration_error():
+    result = run_manage("check", env={"MESS_ENCODER": "wav2vec"})
+    assert result.returncode != 0
+    assert "MESS_ENCODER='wav2vec' is not one of: auto, mert, musicnn, classic." in result.stderr
+
+
 def test_settings_follow_database_and_redis_urls():
     code = "from django.conf import settings as s; print(s.DATABASES['default']['HOST'], s.CELERY_BROKER_URL, s.EMBEDDED_POSTGRES)"
     result = subprocess.run(
@@ -80,7 +86,10 @@ def test_migrate_on_postgres_without_pgvector_stops_with_instructions(plain_post
 
 WEB_PACKAGES = ["messsite", "catalog", "analysis", "recommendations"]
 # The model code itself: only workers on the ml queue import these.
-WORKER_ONLY = {"analysis.mert", "analysis.pipeline", "analysis.extraction", "analysis.targets", "analysis.probing", "analysis.classic"}
+WORKER_ONLY = {
+    "analysis.mert", "analysis.pipeline", "analysis.extraction", "analysis.targets", "analysis.probing",
+    "analysis.classic", "analysis.musicnn.encoder", "analysis.musicnn.network", "analysis.musicnn.frontend",
+}
 BLOCK_ML = """
 import importlib.abc, sys
 class BlockML(importlib.abc.MetaPathFinder):
