@@ -1,23 +1,26 @@
-"""Running one extraction job on a worker: audio -> MERT -> stored embeddings.
+"""Running one extraction job on a worker: audio -> encoder -> stored embeddings.
 
 Worker-only (imports the model code). The job row is the single source of truth: a
 duplicate delivery finds it finished and does nothing; a failure is written on the job
-and on the track, for people (services.fail_job), and never stops the worker.
+and on the track, for people (services.fail_job), and never stops the worker. A job left
+to the worker's choice ("auto") records the encoder that runs it when it starts.
 """
 
+import functools
 import logging
 import time
 from pathlib import Path
 
 from django.conf import settings
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from analysis.conf import setting
 from analysis.embeddings import is_current, local_file, save_window_features, store_track_embeddings
+from analysis.encoder_choice import EncoderUnavailable, choose_encoder
 from analysis.mert import MertLoadError, load_mert
-from analysis.models import ClipQuery, EmbeddingSpace, Encoder, ExtractionJob
+from analysis.models import AUTO_ENCODER, ClipQuery, EmbeddingSpace, Encoder, ExtractionJob
 from analysis.pipeline import AudioDecodeError
 from analysis.progress import throttled
 from analysis.services import activate_space, active_space, fail_job
@@ -39,12 +42,14 @@ def run_extraction_job(job_id, *, worker="", on_progress=None, temporal_dir=None
     loading_started = time.perf_counter()
     try:
         model = load_encoder(job.encoder)
-    except MertLoadError as exc:
+    except EncoderUnavailable as exc:
         # A configuration problem, not the track's: say so, with the loader's instructions.
-        fail_job(job.pk, f"The MERT model could not be loaded: {exc}")
+        fail_job(job.pk, str(exc))
         return job
     load_seconds = time.perf_counter() - loading_started
     space = space_for(model)
+    if job.encoder != model.encoder and not _record_encoder(job, model.encoder, space):
+        return job
     if not job.force and is_current(track, space):
         _finish(job, track, space=space)
         return job
@@ -70,7 +75,8 @@ def run_extraction_job(job_id, *, worker="", on_progress=None, temporal_dir=None
         fail_job(job.pk, str(exc))
         return job
     store_track_embeddings(
-        track, space, track_mean=result.track_mean, window_means=result.window_means, window_starts=result.window_starts
+        track, space, track_mean=result.track_mean, window_means=result.window_means,
+        window_starts=result.window_starts, tags=result.tags,
     )
     _finish(job, track, space=space, extract_seconds=time.perf_counter() - started)
     warm_peaks(track)
@@ -86,22 +92,74 @@ def warm_peaks(track):
         log.warning("Track %s: no waveform peaks: %s", track.pk, exc.message)
 
 
+def _record_encoder(job, encoder, space):
+    """Write on a job left to the worker's choice the encoder that runs it. When the track
+    already has a queued or running job of that encoder (one per track and encoder), that
+    job does the work: this one is closed, joined to it (passing on its `force`); False."""
+    try:
+        with transaction.atomic():
+            ExtractionJob.objects.filter(pk=job.pk).update(encoder=encoder)
+    except IntegrityError:
+        if job.force:
+            ExtractionJob.objects.filter(
+                track=job.track_id, encoder=encoder, status__in=ExtractionJob.ACTIVE_STATES
+            ).update(force=True)
+        ExtractionJob.objects.filter(pk=job.pk).update(
+            status=Status.SUCCEEDED, encoder=encoder, space=space, progress=100, finished_at=timezone.now()
+        )
+        log.info("extraction job %s joins the %s job already active for track %s", job.pk, encoder, job.track_id)
+        return False
+    job.encoder = encoder
+    return True
+
+
 def load_encoder(name):
-    """The encoder `name` (models.Encoder) names: MERT as configured (MertLoadError when
-    its weights cannot be had), or the classic descriptors, which need nothing."""
+    """The encoder `name` (models.Encoder, or "auto": auto_encoder()) names: MERT or musicnn
+    as configured, or the classic descriptors, which need nothing. EncoderUnavailable, with
+    the loader's instructions, when its weights cannot be had."""
+    if name == AUTO_ENCODER:
+        return load_encoder(auto_encoder())
     if name == Encoder.CLASSIC:
         from analysis.classic import ClassicEncoder
 
         return ClassicEncoder()
+    if name == Encoder.MUSICNN:
+        from analysis.musicnn.encoder import MusicnnLoadError, load_musicnn
+
+        try:
+            return load_musicnn()
+        except MusicnnLoadError as exc:
+            raise EncoderUnavailable(f"The musicnn model could not be loaded: {exc}") from exc
     if name == Encoder.MERT:
-        return load_mert()
-    raise ValueError(f"Unknown encoder {name!r}; known: {', '.join(Encoder.values)}.")
+        try:
+            return load_mert()
+        except MertLoadError as exc:
+            raise EncoderUnavailable(f"The MERT model could not be loaded: {exc}") from exc
+    raise ValueError(f"Unknown encoder {name!r}; known: {AUTO_ENCODER}, {', '.join(Encoder.values)}.")
+
+
+def auto_encoder():
+    """The encoder of this process for work left to its choice ("auto"): MESS_ENCODER when
+    it names one, else auto_choice()."""
+    configured = settings.MESS_ENCODER
+    return auto_choice() if configured == AUTO_ENCODER else configured
+
+
+@functools.cache
+def auto_choice():
+    """MERT when its weights load here, else musicnn, else classic (analysis.encoder_choice):
+    chosen once per process, since probing a MERT that is not there takes seconds, and logged
+    with the reason."""
+    encoder, why = choose_encoder(AUTO_ENCODER, log.info)
+    log.info("MESS_ENCODER=auto: the %s encoder runs the jobs left to this worker (%s).", encoder, why)
+    return encoder
 
 
 def space_for(model):
     """The embedding space of this encoder, weights and windowing, created on first use;
-    the first space ever made becomes the active one. Both encoders cut the same windows."""
-    window_seconds, overlap = setting("MERT_WINDOW_SECONDS"), setting("MERT_OVERLAP")
+    the first space ever made becomes the active one. Encoders cut the platform's windows
+    (MESS_MERT_WINDOW_SECONDS, MESS_MERT_OVERLAP) unless they have windows of their own."""
+    window_seconds, overlap = model.own_windows or (setting("MERT_WINDOW_SECONDS"), setting("MERT_OVERLAP"))
     space, created = EmbeddingSpace.objects.get_or_create(
         encoder=model.encoder,
         model_id=model.model_id,
@@ -158,7 +216,7 @@ def run_clip_query(clip_id):
     try:
         # The clip is searched in the active space, so it is embedded by that space's encoder.
         active = active_space()
-        model = load_encoder(active.encoder if active else settings.MESS_ENCODER)
+        model = load_encoder(active.encoder if active else auto_encoder())
         ClipQuery.objects.filter(pk=clip.pk).update(status=states.RUNNING)
         space = active or space_for(model)
         if model.weights_hash != space.weights_hash:
@@ -170,7 +228,7 @@ def run_clip_query(clip_id):
         with local_file(default_storage, clip.audio_path) as path:
             result = model.encode(path, window_seconds=space.window_seconds, overlap=space.overlap,
                                   name=clip.original_name)
-    except (MertLoadError, AudioDecodeError, ClipSpaceMismatch) as exc:
+    except (EncoderUnavailable, AudioDecodeError, ClipSpaceMismatch) as exc:
         ClipQuery.objects.filter(pk=clip.pk).update(status=states.FAILED, error=str(exc), finished_at=timezone.now())
         return clip
     features = save_window_features(f"clips/{clip.pk}", result.window_means)

@@ -35,7 +35,9 @@ class ExtractionJobSerializer(serializers.ModelSerializer):
 class ExtractRequestSerializer(serializers.Serializer):
     force = serializers.BooleanField(default=False, help_text="Recompute even when current embeddings exist.")
     encoder = serializers.ChoiceField(
-        choices=Encoder.choices, required=False, help_text="mert or classic; default: the server's MESS_ENCODER."
+        choices=Encoder.choices, required=False,
+        help_text="mert, musicnn or classic; default: the active space's encoder "
+                  "(with no active space, the server's MESS_ENCODER).",
     )
 
 

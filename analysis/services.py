@@ -9,7 +9,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from analysis.models import EmbeddingSpace, Encoder, ExtractionJob, ProbeRun
+from analysis.models import JOB_ENCODER_CHOICES, EmbeddingSpace, ExtractionJob, ProbeRun
 from analysis.target_specs import specs
 from catalog.models import Track
 
@@ -33,14 +33,22 @@ def enqueue(job):
     )
 
 
+def default_encoder():
+    """What extraction uses unless told: the active space's encoder, so that every process
+    (a shell's import, the web, a worker) fills the space that is searched, whatever its own
+    MESS_ENCODER; with no active space yet, MESS_ENCODER ("auto" leaves it to the worker)."""
+    active = active_space()
+    return active.encoder if active else settings.MESS_ENCODER
+
+
 def request_extraction(tracks, *, force=False, encoder=None):
-    """Queue extraction for each track with `encoder` (MESS_ENCODER by default).
+    """Queue extraction for each track with `encoder` (default_encoder() by default).
 
     A track that already has a queued or running job of that encoder keeps it: the
     request joins that job instead of starting a second one. Returns the jobs, new or joined."""
-    encoder = encoder or settings.MESS_ENCODER
-    if encoder not in Encoder.values:
-        raise ValueError(f"Unknown encoder {encoder!r}; known: {', '.join(Encoder.values)}.")
+    encoder = encoder or default_encoder()
+    if encoder not in dict(JOB_ENCODER_CHOICES):
+        raise ValueError(f"Unknown encoder {encoder!r}; known: {', '.join(dict(JOB_ENCODER_CHOICES))}.")
     jobs = []
     for track in tracks:
         active = ExtractionJob.objects.filter(track=track, encoder=encoder, status__in=ExtractionJob.ACTIVE_STATES)

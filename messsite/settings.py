@@ -42,6 +42,13 @@ def env_int(name, default):
         raise ImproperlyConfigured(f"{name}={value!r} is not an integer.") from None
 
 
+def env_choice(name, default, choices):
+    value = os.environ.get(name) or default
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name}={value!r} is not one of: {', '.join(choices)}.")
+    return value
+
+
 def env_list(name, default):
     value = os.environ.get(name)
     if value is None:
@@ -219,10 +226,15 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FILES = env_int("MESS_MAX_FILES_PER_UPLOAD", 200)
 FILE_UPLOAD_PERMISSIONS = 0o644
 
-# --- MERT extraction (workers on the "ml" queue) ---------------------------------------
-# What extraction uses: "mert", or "classic" (MIR descriptors, no download); spaces of
-# both coexist, and `manage.py extract --encoder` picks per run.
-MESS_ENCODER = env_str("MESS_ENCODER", "mert")
+# --- Extraction (workers on the "ml" queue) ---------------------------------------------
+# The encoder of a new catalogue: "mert", "musicnn" (a pretrained tagger whose weights ship
+# in its wheel), "classic" (MIR descriptors, no download), or "auto": MERT when its weights
+# load, else musicnn, else classic, chosen once per worker. Once a space is active, extraction
+# uses its encoder whatever this says; spaces of several encoders coexist, and
+# `manage.py extract --encoder` picks per run.
+MESS_ENCODER = env_choice("MESS_ENCODER", "auto", ("auto", "mert", "musicnn", "classic"))
+MESS_MUSICNN_MODEL = env_choice("MESS_MUSICNN_MODEL", "MSD_musicnn", ("MSD_musicnn", "MTT_musicnn"))
+MESS_MUSICNN_BATCH_SIZE = env_int("MESS_MUSICNN_BATCH_SIZE", 8)  # windows per forward pass
 MESS_MERT_MODEL = env_str("MESS_MERT_MODEL", "m-a-p/MERT-v1-95M")  # Hugging Face id or local directory
 MESS_MERT_REVISION = env_str("MESS_MERT_REVISION") or None
 MESS_MERT_DEVICE = env_str("MESS_MERT_DEVICE", "auto")  # auto, cpu, cuda, mps
@@ -297,6 +309,9 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "TrackStatusEnum": "catalog.models.Track.Status",
         "JobStatusEnum": "analysis.models.JobStatus",
+        # Spaces name the encoder that made them; a job may also leave it to the worker ("auto").
+        "EncoderEnum": "analysis.models.Encoder",
+        "JobEncoderEnum": "analysis.models.JOB_ENCODER_CHOICES",
     },
 }
 

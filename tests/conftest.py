@@ -80,6 +80,8 @@ def tiny_mert(tmp_path_factory):
 
 @pytest.fixture
 def use_tiny_mert(settings, tiny_mert):
+    """MERT is the configured encoder (not "auto"), with the tiny checkpoint's weights."""
+    settings.MESS_ENCODER = "mert"
     settings.MESS_MERT_MODEL = str(tiny_mert)
     settings.MESS_MERT_PRECISION = "exact"
 

@@ -12,6 +12,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from huggingface_hub import constants as hub_constants
 
+from analysis import encoder_choice
 from analysis.models import EmbeddingSpace, Encoder, ExtractionJob, ProbeRun, TrackEmbedding
 from catalog.models import Track
 from messsite import demo
@@ -44,11 +45,9 @@ def test_demo_prepares_a_probed_indexed_catalogue_and_a_rerun_reuses_it(transact
     data_dir = tmp_path_factory.mktemp("demo")  # short: the embedded Redis's socket lives there
     without_mert = {"HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(data_dir / "hf-cache"),
                     "MESS_MERT_MODEL": ABSENT_MODEL, "MESS_CURATOR_PASSWORD": "curator-test-pw"}
-    output = run_demo(data_dir, settings, **without_mert)
+    output = run_demo(data_dir, settings, "--encoder", "classic", **without_mert)
 
-    # No MERT weights: the classic encoder, and the loader's reason printed.
-    assert f"MERT is not used: {ABSENT_MODEL} is not in the Hugging Face cache" in output
-    assert "Using the classic encoder instead" in output
+    assert "Encoder: classic (asked for)." in output
     tracks = Track.objects.filter(dataset__slug="demo")
     assert tracks.count() == LIMIT
     assert set(tracks.values_list("status", flat=True)) == {Track.Status.READY}
@@ -77,7 +76,7 @@ def test_demo_prepares_a_probed_indexed_catalogue_and_a_rerun_reuses_it(transact
     assert "Login: admin / " in output
 
     began = time.monotonic()
-    output = run_demo(data_dir, settings, **without_mert)
+    output = run_demo(data_dir, settings, "--encoder", "classic", **without_mert)
     rerun_seconds = time.monotonic() - began
 
     assert f"0 rendered, {LIMIT} reused" in output
@@ -102,18 +101,35 @@ def closed_port():
         return sock.getsockname()[1]
 
 
-def test_without_network_auto_falls_back_at_once_and_mert_is_refused(settings, tmp_path, monkeypatch):
+@pytest.fixture
+def no_network(settings, tmp_path, monkeypatch):
+    """MERT's weights are in no cache, and the Hub does not answer."""
     settings.MESS_MERT_MODEL = ABSENT_MODEL
     monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(tmp_path))
     monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(hub_constants, "ENDPOINT", f"http://127.0.0.1:{closed_port()}")
 
+
+def test_without_network_auto_falls_back_to_musicnn_at_once_and_mert_is_refused(no_network):
     began = time.monotonic()
     encoder, why = demo.choose_encoder(demo.AUTO, lambda message: None)
     assert time.monotonic() - began < 10  # the Hub client alone retries for half a minute
-    assert encoder == Encoder.CLASSIC
+    assert encoder == Encoder.MUSICNN
     assert why.startswith(f"MERT is not used: {ABSENT_MODEL} is not in the Hugging Face cache")
     assert "The Hugging Face Hub does not answer here" in why
+    assert why.endswith("musicnn's pretrained weights ship with MESS.")
 
     with pytest.raises(demo.EncoderUnavailable, match=f"MERT cannot be used here: {ABSENT_MODEL} is not in"):
         demo.choose_encoder(Encoder.MERT, lambda message: None)
+    assert demo.choose_encoder(Encoder.MUSICNN, lambda message: None) == (Encoder.MUSICNN, "asked for")
+
+
+def test_without_musicnn_auto_falls_back_to_classic_and_musicnn_is_refused(no_network, monkeypatch):
+    monkeypatch.setattr(encoder_choice, "find_spec", lambda name: None)  # its wheel is not installed
+    encoder, why = demo.choose_encoder(demo.AUTO, lambda message: None)
+    assert encoder == Encoder.CLASSIC
+    assert why.startswith(f"MERT is not used: {ABSENT_MODEL} is not in the Hugging Face cache")
+    assert "Nor is musicnn: its wheel is not installed: pip install --no-deps -r requirements/musicnn.txt" in why
+
+    with pytest.raises(demo.EncoderUnavailable, match="musicnn cannot be used here: its wheel is not installed"):
+        demo.choose_encoder(Encoder.MUSICNN, lambda message: None)

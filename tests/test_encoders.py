@@ -24,7 +24,7 @@ def extract_classic(*tracks):
 
 def test_the_classic_encoder_fills_its_own_space_beside_merts():
     track = upload_tone(make_dataset(), "a.wav")
-    run_queued_extraction(track)  # MESS_ENCODER's default: MERT
+    run_queued_extraction(track)  # MESS_ENCODER: MERT (use_tiny_mert)
     extract_classic(track)
     spaces = {space.encoder: space for space in EmbeddingSpace.objects.all()}
     assert set(spaces) == {"mert", "classic"}

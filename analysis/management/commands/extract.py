@@ -1,10 +1,10 @@
-"""`manage.py extract`: queue (or, with --sync, run here) extraction: MERT, or the classic encoder."""
+"""`manage.py extract`: queue (or, with --sync, run here) extraction with MERT, musicnn or
+the classic encoder; by default the active space's."""
 
-from django.conf import settings
 from django.core.management import BaseCommand, CommandError
 
-from analysis.models import Encoder
-from analysis.services import request_extraction
+from analysis.models import JOB_ENCODER_CHOICES, Encoder
+from analysis.services import default_encoder, request_extraction
 from catalog.models import Dataset, Track
 
 
@@ -17,7 +17,10 @@ class Command(BaseCommand):
         which.add_argument("--track", type=int, help="One track, by id.")
         which.add_argument("--failed", action="store_true", help="Tracks whose extraction failed.")
         parser.add_argument("--force", action="store_true", help="Recompute even current embeddings.")
-        parser.add_argument("--encoder", choices=Encoder.values, help="Default: MESS_ENCODER.")
+        parser.add_argument(
+            "--encoder", choices=dict(JOB_ENCODER_CHOICES),
+            help="Default: the active space's encoder; with none, MESS_ENCODER (auto: the worker's choice).",
+        )
         parser.add_argument("--sync", action="store_true", help="Run here, with a progress bar, instead of queueing.")
         parser.add_argument(
             "--temporal", metavar="DIR",
@@ -25,11 +28,12 @@ class Command(BaseCommand):
         )
 
     def handle(self, dataset, track, failed, force, encoder, sync, temporal, **options):
-        encoder = encoder or settings.MESS_ENCODER
+        encoder = encoder or default_encoder()
         if temporal and not sync:
             raise CommandError("--temporal needs --sync: the files are written where the command runs.")
         if temporal and encoder != Encoder.MERT:
-            raise CommandError("--temporal keeps MERT's per-frame hidden states; the classic encoder has none.")
+            raise CommandError(f"--temporal keeps MERT's per-frame hidden states; the {encoder} encoder has none "
+                               "(--encoder mert).")
         tracks = self.select(dataset, track, failed)
         if not tracks:
             self.stdout.write("No tracks to extract.")

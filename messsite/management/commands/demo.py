@@ -2,9 +2,10 @@
 
 Starts the platform's engines as `manage.py up` does, builds the demo catalogue (real
 works rendered by several ensembles, `make_demo_corpus`), picks the encoder (MERT when
-its weights can be had, else the classic descriptors, saying why), extracts every demo
-track here, makes that space active, probes it so the aspect map has evidence, builds
-the similarity indices, creates a curator and an admin, then serves web + worker.
+its weights can be had, else musicnn, else the classic descriptors, saying why) and makes
+its space active, extracts every demo track here, probes that space so the aspect map has
+evidence, builds the similarity indices, creates a curator and an admin, then serves
+web + worker.
 Every step keeps what an earlier run made: a second run takes seconds.
 """
 
@@ -21,6 +22,10 @@ from catalog.models import Dataset, Track
 from messsite import demo
 from messsite.launcher import ensure_admin, ensure_curator, login_lines, platform_services, serve
 
+# What `auto` falls back to when MERT cannot run, in a few words.
+FALLBACKS = {Encoder.MUSICNN: "a pretrained music tagger, its weights in its wheel, no download",
+             Encoder.CLASSIC: "MIR descriptors, no download"}
+
 
 class Command(BaseCommand):
     help = ("The demo platform: demo catalogue extracted, probed and indexed, a curator and an admin, "
@@ -30,7 +35,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--encoder", choices=[demo.AUTO, *Encoder.values], default=demo.AUTO,
             help="auto (default): MERT when its weights load here (directory, Hugging Face cache or a download), "
-                 "else classic MIR descriptors.",
+                 "else musicnn (pretrained weights in its wheel), else classic MIR descriptors.",
         )
         parser.add_argument("--no-serve", action="store_true", help="Prepare everything, then stop (tests, CI).")
         parser.add_argument("--limit", type=int, metavar="N", help="Only the first N excerpts of the demo corpus.")
@@ -75,16 +80,20 @@ class Command(BaseCommand):
     def choose_encoder(self, requested):
         try:
             encoder, why = demo.choose_encoder(requested, self.stdout.write)
+            # Active from now on: the import queues its encoder (extraction uses the active space's).
+            space = demo.encoder_space(encoder)
         except demo.EncoderUnavailable as exc:
             raise CommandError(str(exc)) from exc
-        if encoder == Encoder.MERT or requested == Encoder.CLASSIC:
+        if encoder == Encoder.MERT or requested == encoder:
             self.stdout.write(f"Encoder: {encoder} ({why}).")
             outcome = f"{encoder} ({why})"
         else:
-            self.stdout.write(self.style.WARNING(f"{why}\nUsing the classic encoder instead (MIR descriptors, "
-                                                 "no download); `--encoder mert` makes MERT compulsory."))
-            outcome = "classic (MERT unavailable, see above)"
-        # Everything this demo starts uses it: the import queues it, the served worker extracts uploads with it.
+            self.stdout.write(self.style.WARNING(f"{why}\nUsing the {encoder} encoder instead "
+                                                 f"({FALLBACKS[encoder]}); `--encoder mert` makes MERT compulsory."))
+            outcome = f"{encoder} (MERT unavailable, see above)"
+        activate_space(space)
+        self.stdout.write(f"Active embedding space: {space}")
+        # The served worker resolves "auto" to it too, without probing MERT again.
         settings.MESS_ENCODER = os.environ["MESS_ENCODER"] = encoder
         return encoder, outcome
 
@@ -104,8 +113,6 @@ class Command(BaseCommand):
             self.stderr.write(self.style.WARNING(f"Not extracted: {track}: {track.error}"))
         if len(failed) == len(tracks):
             raise CommandError(f"No demo track could be extracted with the {encoder} encoder (see above).")
-        activate_space(space)
-        self.stdout.write(f"Active embedding space: {space}")
         return space, f"{asked - len(failed)} extracted, {len(tracks) - asked} already current" + (
             f", {len(failed)} failed" if failed else "")
 
