@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from analysis.models import EmbeddingSpace
-from tests.factories import make_user
+from analysis.models import EmbeddingSpace, TrackTags
+from tests.factories import make_dataset, make_user, run_queued_extraction, upload_tone
 from tests.test_aspect_map import finished_run
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -46,3 +46,24 @@ def test_every_page_is_accessible_and_fits_a_phone(page, sign_in, tones):
         violations, overflow = audit(page, path)
         problems += violations + ([f"{path}: {overflow} px wider than the phone"] if overflow > 0 else [])
     assert not problems, "\n".join(problems)
+
+
+def test_the_tag_controls_are_accessible_and_fit_a_phone(page, settings):
+    """musicnn's auto-tags: chips on the track page, the catalogue's tag filter and facets,
+    the map coloured by top tag."""
+    settings.MESS_ENCODER = "musicnn"
+    dataset = make_dataset("Tones")
+    tracks = [upload_tone(dataset, f"tone {n}.wav", seconds=6, seed=n) for n in range(4)]
+    for track in tracks:
+        run_queued_extraction(track)
+    tag = TrackTags.objects.filter(track=tracks[0]).get().tags[0]
+    page.set_viewport_size(PHONE)
+    problems = []
+    for path in ["/", f"/?tag={tag}", f"/tracks/{tracks[0].pk}/", "/map/?colour=tag"]:
+        violations, overflow = audit(page, path)
+        problems += violations + ([f"{path}: {overflow} px wider than the phone"] if overflow > 0 else [])
+    assert not problems, "\n".join(problems)
+    page.goto(f"/tracks/{tracks[0].pk}/")
+    page.get_by_role("link", name=tag, exact=False).first.click()
+    page.wait_for_url(f"**/?tag={tag}")
+    assert page.get_by_role("link", name=tracks[0].title).count() == 1
