@@ -26,8 +26,8 @@ DEFAULTS = {
     # The platform's analysis windows, shared by every encoder (a new setting makes a new space).
     "MERT_WINDOW_SECONDS": 5.0,
     "MERT_OVERLAP": 0.5,
-    # musicnn: which of the wheel's checkpoints ("MSD_musicnn" or "MTT_musicnn").
-    "MUSICNN_MODEL": "MSD_musicnn",
+    # musicnn: which of the wheel's checkpoints ("MTT_musicnn" or "MSD_musicnn"; bench/quality chose MTT).
+    "MUSICNN_MODEL": "MTT_musicnn",
     # Windows per forward pass (each is two 3 s patches).
     "MUSICNN_BATCH_SIZE": 8,
 }

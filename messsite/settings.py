@@ -233,7 +233,7 @@ FILE_UPLOAD_PERMISSIONS = 0o644
 # uses its encoder whatever this says; spaces of several encoders coexist, and
 # `manage.py extract --encoder` picks per run.
 MESS_ENCODER = env_choice("MESS_ENCODER", "auto", ("auto", "mert", "musicnn", "classic"))
-MESS_MUSICNN_MODEL = env_choice("MESS_MUSICNN_MODEL", "MSD_musicnn", ("MSD_musicnn", "MTT_musicnn"))
+MESS_MUSICNN_MODEL = env_choice("MESS_MUSICNN_MODEL", "MTT_musicnn", ("MTT_musicnn", "MSD_musicnn"))
 MESS_MUSICNN_BATCH_SIZE = env_int("MESS_MUSICNN_BATCH_SIZE", 8)  # windows per forward pass
 MESS_MERT_MODEL = env_str("MESS_MERT_MODEL", "m-a-p/MERT-v1-95M")  # Hugging Face id or local directory
 MESS_MERT_REVISION = env_str("MESS_MERT_REVISION") or None

@@ -45,16 +45,16 @@ def test_musicnn_fills_its_own_space_with_its_windows_layers_and_tags():
     track = upload_tone(make_dataset(), "a.wav", seconds=7.0)
     extract_musicnn(track)
     space = EmbeddingSpace.objects.get(encoder="musicnn")
-    assert space.model_id == "MSD_musicnn" and space.layer_names == list(OUTPUTS)
+    assert space.model_id == "MTT_musicnn" and space.layer_names == list(OUTPUTS)
     assert (space.num_layers, space.dim, space.sample_rate) == (9, 753, 16000)
-    assert (space.window_seconds, space.overlap) == (pytest.approx(2.976), 0.0)  # musicnn's 3 s patches
+    assert (space.window_seconds, space.overlap) == (pytest.approx(2.992), 0.0)  # musicnn's 3 s patches
     features = TrackFeatures.objects.get(track=track, space=space)
     # Two patches end to end, then one aligned to the end of the 7 s track.
-    assert features.window_starts == pytest.approx([0.0, 2.976, 7.0 - 2.976], abs=1e-3)
+    assert features.window_starts == pytest.approx([0.0, 2.992, 7.0 - 2.992], abs=1e-3)
     assert TrackEmbedding.objects.filter(track=track, space=space).count() == 9
 
     tags = TrackTags.objects.get(track=track, space=space)
-    assert len(tags.scores) == 50 and "rock" in tags.scores and all(0 <= s <= 1 for s in tags.scores.values())
+    assert len(tags.scores) == 50 and "piano" in tags.scores and all(0 <= s <= 1 for s in tags.scores.values())
     assert tags.tags == sorted((t for t, s in tags.scores.items() if s >= TAG_THRESHOLD), key=lambda t: -tags.scores[t])
     taggram = np.asarray(TrackEmbedding.objects.get(track=track, space=space, layer=8).vector)
     # The stored tag scores are the taggram layer's track mean; the padding stays zero.
@@ -128,10 +128,10 @@ def test_probing_and_passages_work_on_musicnns_windows(client, settings):
     run.refresh_from_db()
     assert run.status == "succeeded", run.error
     assert run.results.count() == 9 * len(TARGETS)  # every musicnn layer against every target
-    assert run.windows == 6 * 3  # 8 s tracks: two 2.976 s windows, one aligned to the end
+    assert run.windows == 6 * 3  # 8 s tracks: two 2.992 s windows, one aligned to the end
 
     track = dataset.tracks.order_by("pk").first()
     response = client.get(f"/api/v1/tracks/{track.pk}/passages/", {"start": 0, "end": 2, "layer": 7, "k": 3})
     assert response.status_code == 200, response.content
     results = response.json()["results"]
-    assert results and all(r["end"] - r["start"] == pytest.approx(2.976, abs=1e-3) for r in results)
+    assert results and all(r["end"] - r["start"] == pytest.approx(2.992, abs=1e-3) for r in results)

@@ -16,7 +16,7 @@ def test_another_rendition_is_the_same_work_in_another_instrument():
     composers = ["Bach", "bach ", "Bach", "Mozart"]
     works = ["BWV 269", "BWV 269", "BWV 269", "K. 80"]
     instruments = ["piano", "organ", "piano", None]
-    same_work, same_composer = relevance(composers, works, instruments)
+    same_work, same_composer, same_instrument = relevance(composers, works, instruments)
     assert same_work.tolist() == [
         [False, True, False, False],  # the other piano rendition is a duplicate, not relevant
         [True, False, True, False],
@@ -24,15 +24,26 @@ def test_another_rendition_is_the_same_work_in_another_instrument():
         [False, False, False, False],
     ]
     assert same_composer[0].tolist() == [False, True, True, False] and not same_composer[3].any()
+    # The two pianos are each other's; the organ has no other, and the unnamed one none.
+    assert same_instrument.tolist() == [
+        [False, False, True, False],
+        [False, False, False, False],
+        [True, False, False, False],
+        [False, False, False, False],
+    ]
 
 
 def test_a_perfect_ranking_scores_one_and_a_random_one_far_less():
     composers = ["A"] * 4 + ["B"] * 4 + ["C"] * 4
     works = [f"{c}{i // 2}" for i, c in enumerate(composers)]  # pairs of renditions
     instruments = ["piano", "organ"] * 6
-    same_work, same_composer = relevance(composers, works, instruments)
+    relevant = relevance(composers, works, instruments)
+    same_work, same_composer, _ = relevant
     # Similar exactly where the same work, then where the same composer.
     similarity = same_work * 2.0 + same_composer * 1.0 + np.eye(12) * 3
-    assert scores(similarity, same_work, same_composer) == (1.0, pytest.approx(3 / 5))
-    random_map, random_p = random_scores(same_work, same_composer)
-    assert 0.1 < random_map < 0.4 and 0.15 < random_p < 0.4  # 1 relevant of 11; 3 of 11
+    # The nearest five: the other rendition (the other instrument), then the composer's
+    # other two (one of each), then two of another composer (the first: one of each).
+    assert scores(similarity, *relevant) == (1.0, pytest.approx(3 / 5), pytest.approx(2 / 5))
+    random_map, random_composer, random_instrument = random_scores(*relevant)
+    assert 0.1 < random_map < 0.4 and 0.15 < random_composer < 0.4  # 1 relevant of 11; 3 of 11
+    assert 0.4 < random_instrument < 0.5  # 5 of 11

@@ -1,12 +1,14 @@
 """musicnn as the platform's encoder: windows in, nine layers and 50 tag scores out.
 
-Windows of its own, as musicnn's extractor cuts them: the 3 s patches the models were
-trained on (187 frames of 256 samples at 16 kHz: WINDOW_SECONDS = 2.976 s of audio), one
+Windows of its own, as musicnn's extractor cuts a track: the 3 s patches the models
+were trained on, 187 frames of 256 samples at 16 kHz (WINDOW_SECONDS = 2.992 s), one
 after the other without overlap, plus, by the platform's windowing rule
 (analysis.pipeline), one last window aligned to the end so that no audio is dropped.
 Each window runs through the network once, so the work grows with the audio's length
-and no more. Frames are computed on the window (centred, zero-padded at its ends), so
-a window's first and last frame see none of its neighbours' samples. A track shorter
+and no more. Frames are computed on the window (centred, zero-padded at its ends; the
+188th frame, centred on the next window's first sample, is left to that window), so
+the window at 0 s has exactly the extractor's frames and a later one differs only in
+its first frame, which sees none of the previous window's samples. A track shorter
 than one window is one window of its own length: the network is convolutional in time
 and pools over whatever it is given.
 
@@ -39,7 +41,7 @@ from analysis.pipeline import extract
 
 MODELS = {"MSD_musicnn": "MSD_LABELS", "MTT_musicnn": "MTT_LABELS"}
 DIM = max(OUTPUTS.values())
-WINDOW_SECONDS = (N_FRAMES - 1) * HOP / SAMPLE_RATE  # 187 centred frames
+WINDOW_SECONDS = N_FRAMES * HOP / SAMPLE_RATE  # one patch: 187 frames
 # Part of the space's identity with the weights: bump when windows, patches or layers change.
 FEATURES_VERSION = b"musicnn-features-v1"
 
@@ -79,7 +81,7 @@ class MusicnnEncoder:
         if keep_frames:
             raise ValueError("musicnn keeps no per-frame hidden states; only MERT does.")
         with torch.inference_mode():
-            outputs = self.network(log_mel(torch.from_numpy(windows)))
+            outputs = self.network(log_mel(torch.from_numpy(windows))[:, :N_FRAMES])
         means = np.zeros((len(windows), self.num_layers, DIM), dtype=np.float32)
         for layer, name in enumerate(self.layer_names):
             vectors = outputs[name].mean(dim=1) if name in FRAME_OUTPUTS else outputs[name]

@@ -1,15 +1,31 @@
-"""Extraction benchmark: `python -m bench.extraction [--quick]`.
+"""Extraction benchmark: `python -m bench.extraction [--encoder mert|musicnn] [--quick]`.
 
-Builds a MERT-v1-95M-shaped checkpoint with random weights (same shapes, so the same
-speed as the real one) in a temp dir, loads it through analysis.mert.load_mert, and
-times, each in its own subprocess so peak RSS is its own:
+MERT (the default) builds a MERT-v1-95M-shaped checkpoint with random weights (same
+shapes, so the same speed as the real one) in a temp dir, loads it through
+analysis.mert.load_mert, and times, each in its own subprocess so peak RSS is its own:
   naive   MERT's model-card loop: librosa.load + librosa.resample, one 5 s window at a
           time, batch 1, torch.no_grad, fp32, hidden states stacked then time-averaged;
   exact   analysis.pipeline.extract in fp32;
   fast    analysis.pipeline.extract with bfloat16 autocast (where the CPU has bf16);
 on a generated 60 s 44.1 kHz stereo track with 50% overlap, then the fast pipeline on a
 30-minute track (5 minutes with --quick, time scaled up) for peak memory.
-Needs no Django settings: everything is passed explicitly.
+
+`--encoder musicnn` times the same way, on the CPU with the wheel's MTT_musicnn weights
+(MSD_musicnn is the same network, so the same cost), on a generated 300 s track:
+  naive     musicnn's extractor loop without TensorFlow: librosa.load at 16 kHz, the whole
+            file's librosa mel spectrogram, log10(10000 x + 1) (in float32: the extractor's
+            float16 cast overflows, see analysis/musicnn/frontend.py), non-overlapping
+            187-frame patches fed one at a time (batch 1) to the same PyTorch network;
+  pipeline  MusicnnEncoder.encode: analysis.pipeline's streamed decode and resampling, the
+            encoder's own 2.992 s windows, batches of MESS_MUSICNN_BATCH_SIZE;
+then the pipeline on a 30-minute track. Both run one window through the network before
+the clock starts: torch's one-time set-up is a worker's once, not every track's. The
+pipeline's windows are the extractor's patches (187 frames, 2.992 s), plus one aligned
+to the track's end; cosines are over the windows both place at the same time, per layer,
+and of the track means. The window at 0 s has the same frames in both; a later one
+differs in its first frame, which the pipeline computes on the window alone (zero-padded
+before its start, by design: analysis/musicnn/encoder.py).
+Needs no Django settings: everything is passed explicitly or is analysis.conf's default.
 """
 
 import argparse
@@ -29,6 +45,8 @@ WINDOW_SECONDS = 5.0
 OVERLAP = 0.5
 # MERT-v1-95M: 768 x 12 layers, 12 heads, 3072 ffn, conv 512 x 7, positional conv 128 / 16 groups.
 FULL_SIZE = dict(hidden_size=768, num_layers=12, heads=12, intermediate=3072, conv_dim=512, pos_conv=128, pos_groups=16)
+MUSICNN_MODEL = "MTT_musicnn"
+TRACK_SECONDS = {"mert": 60.0, "musicnn": 300.0}
 
 
 def write_music(path, seconds, seed=0):
@@ -81,11 +99,58 @@ def run_pipeline(model_dir, audio_path, precision, batch_size, device):
     return time.perf_counter() - began, result.window_means
 
 
+def warm_musicnn(model_id):
+    """The musicnn encoder after one forward pass: torch's one-time set-up (about 1.5 s
+    here) is paid once per worker process, not per track, so neither variant times it."""
+    from analysis.musicnn.encoder import WINDOW_SECONDS, load_musicnn
+
+    encoder = load_musicnn(model_id)
+    encoder.forward_windows(np.zeros((1, round(WINDOW_SECONDS * encoder.sample_rate)), dtype=np.float32))
+    return encoder
+
+
+def run_musicnn_naive(model_id, audio_path):
+    import librosa
+    import torch
+
+    from analysis.musicnn.frontend import HOP, N_FFT, N_MELS, SAMPLE_RATE
+    from analysis.musicnn.network import FRAME_OUTPUTS, N_FRAMES
+
+    encoder = warm_musicnn(model_id)
+    began = time.perf_counter()
+    audio, rate = librosa.load(audio_path, sr=SAMPLE_RATE)
+    mel = librosa.feature.melspectrogram(y=audio, sr=rate, hop_length=HOP, n_fft=N_FFT, n_mels=N_MELS).T
+    log_mel = np.log10(10000 * mel + 1)
+    means = []
+    for start in range(0, len(log_mel) - N_FRAMES + 1, N_FRAMES):
+        with torch.no_grad():
+            outputs = encoder.network(torch.from_numpy(log_mel[start : start + N_FRAMES])[None])
+        # The encoder's window vectors: frame-level layers averaged over time, zero-padded.
+        window = np.zeros((encoder.num_layers, encoder.dim), dtype=np.float32)
+        for layer, name in enumerate(encoder.layer_names):
+            vector = outputs[name][0].mean(0) if name in FRAME_OUTPUTS else outputs[name][0]
+            window[layer, : len(vector)] = vector.numpy()
+        means.append(window)
+    return time.perf_counter() - began, np.stack(means)
+
+
+def run_musicnn(model_id, audio_path):
+    encoder = warm_musicnn(model_id)
+    window_seconds, overlap = encoder.own_windows
+    began = time.perf_counter()
+    result = encoder.encode(audio_path, window_seconds=window_seconds, overlap=overlap)
+    return time.perf_counter() - began, result.window_means
+
+
 def child(args):
     import torch
 
     if args.variant == "naive":
         seconds, means = run_naive(args.model, args.audio, args.device)
+    elif args.variant == "musicnn-naive":
+        seconds, means = run_musicnn_naive(args.model, args.audio)
+    elif args.variant == "musicnn":
+        seconds, means = run_musicnn(args.model, args.audio)
     else:
         seconds, means = run_pipeline(args.model, args.audio, args.variant, args.batch_size, args.device)
     np.save(args.means, means)
@@ -107,59 +172,103 @@ def cosine(a, b):
     return (a * b).sum(axis=1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
 
 
+def run_variants(variants, model, scratch, args):
+    """{variant: measure()} on scratch/track.wav, each variant's window means in scratch/VARIANT.npy."""
+    rows = {}
+    for variant in variants:
+        print(f"{variant} on {args.seconds:.0f} s...", file=sys.stderr)
+        rows[variant] = measure(variant, model, scratch / "track.wav", scratch / f"{variant}.npy", args.batch_size,
+                                args.device)
+    return rows
+
+
+def long_track(variant, model, scratch, args):
+    """The summary line of `variant` on a generated 30-minute track (5 with --quick)."""
+    long_seconds = 300.0 if args.quick else 1800.0
+    print(f"{variant} on {long_seconds / 60:.0f} min...", file=sys.stderr)
+    write_music(scratch / "long.wav", long_seconds, seed=1)
+    long = measure(variant, model, scratch / "long.wav", scratch / "long.npy", args.batch_size, args.device)
+    estimate = " (measured)" if not args.quick else f"; 30 min estimated {long['seconds'] * 6 / 60:.1f} min wall"
+    return (f"\npipeline {variant} on {long_seconds / 60:.0f} min: {long['seconds']:.0f} s wall, "
+            f"{long_seconds / long['seconds']:.2f} audio s/s, peak RSS {long['peak_rss'] / 2**20:.0f} MB{estimate}")
+
+
+TIMING_HEADER = f"{'variant':<18}{'wall s':>8}{'audio s/s':>11}{'vs naive':>10}{'peak RSS MB':>13}"
+
+
+def timing(label, row, reference, seconds):
+    """A table row's first columns: wall time, x real time, speed-up over `reference`, peak RSS."""
+    return (f"{label:<18}{row['seconds']:>8.1f}{seconds / row['seconds']:>11.2f}"
+            f"{reference['seconds'] / row['seconds']:>9.2f}x{row['peak_rss'] / 2**20:>13.0f}")
+
+
+def bench_mert(args, scratch):
+    from analysis.mert import cpu_has_bf16
+    from tests.mert_checkpoint import build_checkpoint
+
+    print("building a random-weight MERT-v1-95M-shaped checkpoint...", file=sys.stderr)
+    # transformers' own initialisation, as a checkpoint fresh from training code would
+    # have; the tests' extra weight noise (--perturbation) makes bf16 drift larger.
+    build_checkpoint(scratch / "model", perturbation=args.perturbation, **FULL_SIZE)
+    rows = run_variants(("naive", "exact", "fast"), scratch / "model", scratch, args)
+    long = long_track("fast", scratch / "model", scratch, args)
+    reference = np.load(scratch / "naive.npy")
+
+    print(f"\nMERT-v1-95M shape, random weights (+{args.perturbation:g} noise), device {args.device}, "
+          f"CPU bf16: {cpu_has_bf16()}, "
+          f"{args.seconds:.0f} s 44.1 kHz stereo, {WINDOW_SECONDS:.0f} s windows, {OVERLAP:.0%} overlap, "
+          f"batch {args.batch_size}")
+    print(f"{TIMING_HEADER}{'GPU MB':>8}{'min cos':>10}{'mean cos':>10}")
+    for variant, row in rows.items():
+        similarity = cosine(np.load(scratch / f"{variant}.npy"), reference)
+        label = "naive (fp32)" if variant == "naive" else f"pipeline {variant}"
+        print(f"{timing(label, row, rows['naive'], args.seconds)}{row['gpu_peak'] / 2**20:>8.0f}"
+              f"{similarity.min():>10.6f}{similarity.mean():>10.6f}")
+    print(long)
+
+
+def bench_musicnn(args, scratch):
+    from analysis.conf import setting
+
+    rows = run_variants(("musicnn-naive", "musicnn"), MUSICNN_MODEL, scratch, args)
+    long = long_track("musicnn", MUSICNN_MODEL, scratch, args)
+    naive, pipeline = np.load(scratch / "musicnn-naive.npy"), np.load(scratch / "musicnn.npy")
+    # Cosines per layer, min and mean: of the windows both start at the same time, and of the track means.
+    aligned = min(len(naive), len(pipeline) - 1)  # the pipeline's last window is aligned to the end
+    windows, mean = cosine(pipeline[:aligned], naive[:aligned]), cosine(pipeline.mean(0), naive.mean(0))
+
+    print(f"\nmusicnn ({MUSICNN_MODEL}), CPU, {args.seconds:.0f} s 44.1 kHz stereo, no overlap: naive "
+          f"{len(naive)} patches of 187 frames, batch 1; pipeline {len(pipeline)} windows of 2.992 s, "
+          f"batch {setting('MUSICNN_BATCH_SIZE')}; cosine to naive over the 9 layers, min / mean")
+    print(f"{TIMING_HEADER}{f'cos, {aligned} windows':>24}{'track mean cos':>24}")
+    reference = rows["musicnn-naive"]
+    print(f"{timing('naive (extractor)', reference, reference, args.seconds)}{'1':>24}{'1':>24}")
+    print(timing("pipeline", rows["musicnn"], reference, args.seconds)
+          + "".join(f"{f'{c.min():.6f} / {c.mean():.6f}':>24}" for c in (windows, mean)))
+    print(long)
+
+
 def main():
     parser = argparse.ArgumentParser(prog="python -m bench.extraction", description=__doc__.splitlines()[0])
+    parser.add_argument("--encoder", choices=["mert", "musicnn"], default="mert")
     parser.add_argument("--quick", action="store_true", help="long-track memory on 5 minutes instead of 30")
-    parser.add_argument("--seconds", type=float, default=60.0, help="length of the throughput track")
-    parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--perturbation", type=float, default=0.0, help="noise added to every random weight")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto, for every variant")
-    parser.add_argument("--child", dest="variant", choices=["naive", "exact", "fast"], help=argparse.SUPPRESS)
+    parser.add_argument("--seconds", type=float, help="length of the throughput track (MERT 60, musicnn 300)")
+    parser.add_argument("--batch-size", type=int, default=4, help="MERT's windows per batch")
+    parser.add_argument("--perturbation", type=float, default=0.0, help="noise added to every random MERT weight")
+    parser.add_argument("--device", default="cpu", help="MERT: cpu, cuda, mps or auto, for every variant")
+    parser.add_argument("--child", dest="variant", choices=["naive", "exact", "fast", "musicnn-naive", "musicnn"],
+                        help=argparse.SUPPRESS)
     parser.add_argument("--model", help=argparse.SUPPRESS)
     parser.add_argument("--audio", help=argparse.SUPPRESS)
     parser.add_argument("--means", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.variant:
         return child(args)
-
-    from analysis.mert import cpu_has_bf16
-    from tests.mert_checkpoint import build_checkpoint
-
+    args.seconds = args.seconds or TRACK_SECONDS[args.encoder]
     with tempfile.TemporaryDirectory(prefix="mess-bench-") as scratch:
         scratch = Path(scratch)
-        print("building a random-weight MERT-v1-95M-shaped checkpoint...", file=sys.stderr)
-        # transformers' own initialisation, as a checkpoint fresh from training code would
-        # have; the tests' extra weight noise (--perturbation) makes bf16 drift larger.
-        build_checkpoint(scratch / "model", perturbation=args.perturbation, **FULL_SIZE)
         write_music(scratch / "track.wav", args.seconds)
-        rows = {}
-        for variant in ("naive", "exact", "fast"):
-            print(f"{variant} on {args.seconds:.0f} s...", file=sys.stderr)
-            rows[variant] = measure(variant, scratch / "model", scratch / "track.wav",
-                                    scratch / f"{variant}.npy", args.batch_size, args.device)
-        reference = np.load(scratch / "naive.npy")
-        long_seconds = 300.0 if args.quick else 1800.0
-        print(f"fast on {long_seconds / 60:.0f} min...", file=sys.stderr)
-        write_music(scratch / "long.wav", long_seconds, seed=1)
-        long = measure("fast", scratch / "model", scratch / "long.wav", scratch / "long.npy", args.batch_size,
-                       args.device)
-
-        print(f"\nMERT-v1-95M shape, random weights (+{args.perturbation:g} noise), device {args.device}, "
-              f"CPU bf16: {cpu_has_bf16()}, "
-              f"{args.seconds:.0f} s 44.1 kHz stereo, {WINDOW_SECONDS:.0f} s windows, {OVERLAP:.0%} overlap, "
-              f"batch {args.batch_size}")
-        print(f"{'variant':<16}{'wall s':>8}{'audio s/s':>11}{'vs naive':>10}{'peak RSS MB':>13}{'GPU MB':>8}"
-              f"{'min cos':>10}{'mean cos':>10}")
-        for variant, row in rows.items():
-            similarity = cosine(np.load(scratch / f"{variant}.npy"), reference)
-            label = "naive (fp32)" if variant == "naive" else f"pipeline {variant}"
-            print(f"{label:<16}{row['seconds']:>8.1f}{args.seconds / row['seconds']:>11.2f}"
-                  f"{rows['naive']['seconds'] / row['seconds']:>9.2f}x{row['peak_rss'] / 2**20:>13.0f}"
-                  f"{row['gpu_peak'] / 2**20:>8.0f}"
-                  f"{similarity.min():>10.6f}{similarity.mean():>10.6f}")
-        estimate = " (measured)" if not args.quick else f"; 30 min estimated {long['seconds'] * 6 / 60:.1f} min wall"
-        print(f"\npipeline fast on {long_seconds / 60:.0f} min: {long['seconds']:.0f} s wall, "
-              f"{long_seconds / long['seconds']:.2f} audio s/s, peak RSS {long['peak_rss'] / 2**20:.0f} MB{estimate}")
+        (bench_musicnn if args.encoder == "musicnn" else bench_mert)(args, scratch)
 
 
 if __name__ == "__main__":
