@@ -47,13 +47,15 @@ def test_requests_join_pending_jobs_of_the_same_encoder_only():
         request_extraction([track], encoder="wav2vec")
 
 
-def test_similar_tracks_in_the_classic_space_by_its_chroma_layer():
+@pytest.mark.parametrize("encoder, layer_name", [("classic", "chroma"), ("musicnn", "penultimate")])
+def test_similar_tracks_in_an_encoders_own_space_by_one_of_its_layers(encoder, layer_name):
     dataset = make_dataset()
     tracks = [upload_tone(dataset, f"{i}.wav", seconds=6.0, seed=i) for i in range(4)]
-    extract_classic(*tracks)
-    classic = EmbeddingSpace.objects.get(encoder="classic")
-    found = similar_tracks(tracks[0], space=classic, layer=classic.layer_names.index("chroma"), k=3)
-    assert found.space == classic and len(found.results) == 3
+    for job in request_extraction(tracks, encoder=encoder):
+        run_extraction_job(job.pk, worker="in-process")
+    space = EmbeddingSpace.objects.get(encoder=encoder)
+    found = similar_tracks(tracks[0], space=space, layer=space.layer_names.index(layer_name), k=3)
+    assert found.space == space and len(found.results) == 3
     assert tracks[0] not in [r.track for r in found.results]
 
 
