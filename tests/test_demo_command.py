@@ -13,7 +13,7 @@ from django.contrib.auth import get_user_model
 from huggingface_hub import constants as hub_constants
 
 from analysis import encoder_choice
-from analysis.models import EmbeddingSpace, Encoder, ExtractionJob, ProbeRun, TrackEmbedding
+from analysis.models import EmbeddingSpace, Encoder, ExtractionJob, ProbeRun, TrackEmbedding, TrackTags
 from catalog.models import Track
 from messsite import demo
 from recommendations import index
@@ -42,22 +42,24 @@ def index_files(settings):
 
 
 def test_demo_prepares_a_probed_indexed_catalogue_and_a_rerun_reuses_it(transactional_db, settings, tmp_path_factory):
+    """With no network and no MERT, as on the build machines: musicnn, tagged, probed."""
     data_dir = tmp_path_factory.mktemp("demo")  # short: the embedded Redis's socket lives there
     without_mert = {"HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(data_dir / "hf-cache"),
                     "MESS_MERT_MODEL": ABSENT_MODEL, "MESS_CURATOR_PASSWORD": "curator-test-pw"}
-    output = run_demo(data_dir, settings, "--encoder", "classic", **without_mert)
+    output = run_demo(data_dir, settings, **without_mert)
 
-    assert "Encoder: classic (asked for)." in output
+    assert "MERT is not used: " in output and "Using the musicnn encoder instead" in output
     tracks = Track.objects.filter(dataset__slug="demo")
     assert tracks.count() == LIMIT
     assert set(tracks.values_list("status", flat=True)) == {Track.Status.READY}
     space = EmbeddingSpace.objects.get(is_active=True)
-    assert space.encoder == Encoder.CLASSIC
+    assert (space.encoder, space.model_id) == (Encoder.MUSICNN, "MTT_musicnn")
     for track in tracks:
         assert TrackEmbedding.objects.filter(space=space, track=track).count() == space.num_layers
+    assert TrackTags.objects.filter(space=space, track__in=tracks).exclude(tags=[]).count() == LIMIT
     # The import queued the chosen encoder, and the demo ran those very jobs: one per track.
-    assert ExtractionJob.objects.filter(encoder=Encoder.CLASSIC, status=ExtractionJob.Status.SUCCEEDED).count() == LIMIT
-    assert not ExtractionJob.objects.exclude(encoder=Encoder.CLASSIC).exists()
+    assert ExtractionJob.objects.filter(encoder=Encoder.MUSICNN, status=ExtractionJob.Status.SUCCEEDED).count() == LIMIT
+    assert not ExtractionJob.objects.exclude(encoder=Encoder.MUSICNN).exists()
     run = ProbeRun.objects.get(space=space)
     assert (run.status, run.tracks, run.parameters["folds"]) == (ProbeRun.Status.SUCCEEDED, LIMIT, 2)
     assert run.results.filter(r2__isnull=False).exists()
@@ -76,7 +78,7 @@ def test_demo_prepares_a_probed_indexed_catalogue_and_a_rerun_reuses_it(transact
     assert "Login: admin / " in output
 
     began = time.monotonic()
-    output = run_demo(data_dir, settings, "--encoder", "classic", **without_mert)
+    output = run_demo(data_dir, settings, **without_mert)
     rerun_seconds = time.monotonic() - began
 
     assert f"0 rendered, {LIMIT} reused" in output
