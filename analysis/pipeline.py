@@ -185,6 +185,8 @@ def mono_stream(audio, rate, total, name):
         except RuntimeError as error:
             raise AudioDecodeError(f"{name} could not be decoded past {produced / rate:.1f} s: {error}") from error
         last = len(block) < _BLOCK_FRAMES
+        if not np.isfinite(block).all():  # NaN or inf would pass through every encoder into the vectors
+            raise AudioDecodeError(f"{name} holds non-finite samples; the file is damaged.")
         chunk = block.mean(axis=1, dtype=np.float32)
         if resampler is not None:
             chunk = resampler.resample_chunk(chunk, last=last)

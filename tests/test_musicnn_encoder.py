@@ -92,6 +92,20 @@ def test_loud_audio_gives_finite_features(tmp_path):
     assert np.isfinite(result.window_means).all()
 
 
+def test_non_finite_audio_is_refused_in_words_not_stored_as_nan(tmp_path):
+    import soundfile as sf
+
+    from analysis.pipeline import AudioDecodeError
+
+    samples = tone(seconds=4.0, sample_rate=16000).astype(np.float32)
+    samples[20000:20100] = np.nan
+    path = tmp_path / "damaged.wav"
+    sf.write(path, samples, 16000, subtype="FLOAT")
+    encoder = musicnn.load_musicnn()
+    with pytest.raises(AudioDecodeError, match="damaged.wav holds non-finite samples"):
+        encoder.encode(path, window_seconds=encoder.own_windows[0], overlap=0.0)
+
+
 def test_an_unknown_model_or_a_missing_wheel_is_explained(monkeypatch):
     with pytest.raises(musicnn.MusicnnLoadError, match="MESS_MUSICNN_MODEL must be one of"):
         musicnn.load_musicnn("GTZAN_musicnn")
