@@ -6,12 +6,10 @@ Web-safe at import: the model code (torch, librosa) is loaded by the functions t
 """
 
 from analysis.embeddings import is_current
-from analysis.encoder_choice import EncoderUnavailable, choose_encoder, mert_problem  # noqa: F401 (the demo's API)
-from analysis.models import AUTO_ENCODER, ProbeRun, TrackFeatures
+from analysis.models import ProbeRun, TrackFeatures
 from analysis.services import request_extraction
 from catalog.models import Track
 
-AUTO = AUTO_ENCODER
 # The probe's folds (analysis/probing.py): 5 outer, each training part split 3 ways by track.
 PROBE_FOLDS, PROBE_INNER_FOLDS = 5, 3
 

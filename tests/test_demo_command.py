@@ -13,9 +13,9 @@ from django.contrib.auth import get_user_model
 from huggingface_hub import constants as hub_constants
 
 from analysis import encoder_choice
-from analysis.models import EmbeddingSpace, Encoder, ExtractionJob, ProbeRun, TrackEmbedding, TrackTags
+from analysis.encoder_choice import EncoderUnavailable, choose_encoder
+from analysis.models import AUTO_ENCODER, EmbeddingSpace, Encoder, ExtractionJob, ProbeRun, TrackEmbedding, TrackTags
 from catalog.models import Track
-from messsite import demo
 from recommendations import index
 from tests.conftest import child_database_url
 
@@ -93,7 +93,7 @@ def test_demo_prepares_a_probed_indexed_catalogue_and_a_rerun_reuses_it(transact
 
 def test_auto_picks_mert_when_its_weights_load(use_tiny_mert, tiny_mert):
     said = []
-    assert demo.choose_encoder(demo.AUTO, said.append) == (Encoder.MERT, "its weights load here")
+    assert choose_encoder(AUTO_ENCODER, said.append) == (Encoder.MERT, "its weights load here")
     assert said == [f"Trying MERT ({tiny_mert})..."]
 
 
@@ -114,24 +114,24 @@ def no_network(settings, tmp_path, monkeypatch):
 
 def test_without_network_auto_falls_back_to_musicnn_at_once_and_mert_is_refused(no_network):
     began = time.monotonic()
-    encoder, why = demo.choose_encoder(demo.AUTO, lambda message: None)
+    encoder, why = choose_encoder(AUTO_ENCODER, lambda message: None)
     assert time.monotonic() - began < 10  # the Hub client alone retries for half a minute
     assert encoder == Encoder.MUSICNN
     assert why.startswith(f"MERT is not used: {ABSENT_MODEL} is not in the Hugging Face cache")
     assert "The Hugging Face Hub does not answer here" in why
     assert why.endswith("musicnn's pretrained weights ship with MESS.")
 
-    with pytest.raises(demo.EncoderUnavailable, match=f"MERT cannot be used here: {ABSENT_MODEL} is not in"):
-        demo.choose_encoder(Encoder.MERT, lambda message: None)
-    assert demo.choose_encoder(Encoder.MUSICNN, lambda message: None) == (Encoder.MUSICNN, "asked for")
+    with pytest.raises(EncoderUnavailable, match=f"MERT cannot be used here: {ABSENT_MODEL} is not in"):
+        choose_encoder(Encoder.MERT, lambda message: None)
+    assert choose_encoder(Encoder.MUSICNN, lambda message: None) == (Encoder.MUSICNN, "asked for")
 
 
 def test_without_musicnn_auto_falls_back_to_classic_and_musicnn_is_refused(no_network, monkeypatch):
     monkeypatch.setattr(encoder_choice, "find_spec", lambda name: None)  # its wheel is not installed
-    encoder, why = demo.choose_encoder(demo.AUTO, lambda message: None)
+    encoder, why = choose_encoder(AUTO_ENCODER, lambda message: None)
     assert encoder == Encoder.CLASSIC
     assert why.startswith(f"MERT is not used: {ABSENT_MODEL} is not in the Hugging Face cache")
     assert "Nor is musicnn: its wheel is not installed: pip install --no-deps -r requirements/musicnn.txt" in why
 
-    with pytest.raises(demo.EncoderUnavailable, match="musicnn cannot be used here: its wheel is not installed"):
-        demo.choose_encoder(Encoder.MUSICNN, lambda message: None)
+    with pytest.raises(EncoderUnavailable, match="musicnn cannot be used here: its wheel is not installed"):
+        choose_encoder(Encoder.MUSICNN, lambda message: None)

@@ -15,7 +15,8 @@ import time
 from django.conf import settings
 from django.core.management import BaseCommand, CommandError, call_command
 
-from analysis.models import Encoder
+from analysis.encoder_choice import EncoderUnavailable, choose_encoder
+from analysis.models import AUTO_ENCODER, Encoder
 from analysis.services import activate_space
 from catalog import demo_corpus
 from catalog.models import Dataset, Track
@@ -33,7 +34,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--encoder", choices=[demo.AUTO, *Encoder.values], default=demo.AUTO,
+            "--encoder", choices=[AUTO_ENCODER, *Encoder.values], default=AUTO_ENCODER,
             help="auto (default): MERT when its weights load here (directory, Hugging Face cache or a download), "
                  "else musicnn (pretrained weights in its wheel), else classic MIR descriptors.",
         )
@@ -79,10 +80,10 @@ class Command(BaseCommand):
 
     def choose_encoder(self, requested):
         try:
-            encoder, why = demo.choose_encoder(requested, self.stdout.write)
+            encoder, why = choose_encoder(requested, self.stdout.write)
             # Active from now on: the import queues its encoder (extraction uses the active space's).
             space = demo.encoder_space(encoder)
-        except demo.EncoderUnavailable as exc:
+        except EncoderUnavailable as exc:
             raise CommandError(str(exc)) from exc
         if encoder == Encoder.MERT or requested == encoder:
             self.stdout.write(f"Encoder: {encoder} ({why}).")
@@ -106,7 +107,7 @@ class Command(BaseCommand):
         tracks = list(dataset.tracks.order_by("pk"))
         try:
             space, asked = demo.extract_here(tracks, encoder, self.stderr)
-        except demo.EncoderUnavailable as exc:
+        except EncoderUnavailable as exc:
             raise CommandError(str(exc)) from exc
         failed = list(dataset.tracks.filter(status=Track.Status.FAILED))
         for track in failed:
