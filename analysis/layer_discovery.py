@@ -50,7 +50,7 @@ class AspectRow:
     description: str
     layers: list[str]  # "Layer 3" or, for a mix, "Layer 3 (60%)"
     r2: float | None
-    confidence: str  # high, medium, low or pinned
+    confidence: str  # high, medium, low, pinned or none
     origin: str  # "probe", "pin" or "default": where the choice comes from
     source: str
     run: int | None

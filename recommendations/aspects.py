@@ -2,18 +2,24 @@
 
 A space's aspect map takes each aspect from, in order of precedence: a curator's pin
 (PinnedAspect), the space's newest finished probe run (`choices_from_run`: the layer, or
-layer weights, that best predicts the aspect's proxy targets), then DEFAULT_MAP, written
-for MERT-v1-95M's 13 hidden states (0 = the input projection, 1-12 the transformer layers):
+layer weights, that best predicts the aspect's proxy targets), then the space's default
+(`default_map`). What a layer means is measured on the space itself, so the defaults
+quote evidence only where it was measured on that very model:
 
-- brightness, timbre, structure come from the research prototype's probing (ridge
-  regression on SMD, R² of a proxy target per layer). They are evidence, but measured on
-  another corpus and not yet reproduced here, hence "medium" confidence.
-- harmony, rhythm, dynamics, articulation are guesses after MERT's published layer-wise
-  results (low-level signal properties early, beat and onset information in the lower
-  middle, pitch and key information in the upper middle); "low" confidence, no R².
+- DEFAULT_MAP is MERT-v1-95M's (13 hidden states: 0 = the input projection, 1-12 the
+  transformer layers), for MERT spaces of that shape. brightness, timbre, structure come
+  from the research prototype's probing (ridge regression on SMD, R² of a proxy target
+  per layer): evidence, but measured on another corpus and not yet reproduced here, hence
+  "medium" confidence. harmony, rhythm, dynamics, articulation are guesses after MERT's
+  published layer-wise results (low-level signal properties early, beat and onset
+  information in the lower middle, pitch and key information in the upper middle); "low"
+  confidence, no R².
+- Every other space (musicnn, classic, other MERT checkpoints) starts neutral until it is
+  probed: each aspect uses all of the space's layers, equally weighted, with no R² and
+  confidence "none". Every aspect is then served, never from a layer the space lacks.
 
-An entry naming a layer the space lacks (small models have fewer layers) is kept and
-reported as unavailable for that space instead of failing the whole map.
+A pin naming a layer the space lacks is kept and reported as unavailable for that space
+instead of failing the whole map.
 """
 
 import math
@@ -29,6 +35,8 @@ from recommendations.models import PinnedAspect
 PROTOTYPE = "default (research prototype)"
 MIN_LAYER_WEIGHT = 0.05  # a layer with a smaller share of a weighted probe is left out
 GUESS = "default (guess)"
+UNPROBED = "default before any probe: every layer equally"
+MERT_95M_LAYERS = 13  # the model DEFAULT_MAP was written for
 
 
 @dataclass(frozen=True)
@@ -36,7 +44,7 @@ class AspectChoice:
     name: str
     layers: dict[int, float]  # layer -> weight, weights summing to 1
     r2: float | None  # the probe's R² behind the choice, when there is one
-    confidence: str  # "high", "medium" or "low"
+    confidence: str  # "high", "medium", "low", "pinned", or "none" (no evidence at all)
     source: str
     description: str
     problem: str = ""  # why the aspect cannot be used in this space; empty when it can
@@ -69,13 +77,26 @@ class UnknownAspect(ValueError):
     pass
 
 
+def default_map(space):
+    """The aspects of `space` before any probe (see the module docstring): DEFAULT_MAP for
+    MERT-v1-95M-shaped MERT spaces, else every layer equally weighted, confidence "none"."""
+    if space.encoder == "mert" and space.num_layers == MERT_95M_LAYERS:
+        return DEFAULT_MAP
+    every_layer = {layer: 1 / space.num_layers for layer in range(space.num_layers)}
+    return {
+        name: replace(choice, layers=every_layer, r2=None, confidence="none", source=UNPROBED)
+        for name, choice in DEFAULT_MAP.items()
+    }
+
+
 def aspect_map(space):
     """Every known aspect for `space`, in DEFAULT_MAP's order: pinned, else from the newest
-    finished probe run, else the default. Entries naming layers the space does not have
-    carry a `problem` saying so."""
+    finished probe run, else the space's default. Entries naming layers the space does not
+    have (a pin) carry a `problem` saying so."""
     run = ProbeRun.objects.filter(space=space, status=ProbeRun.Status.SUCCEEDED).order_by("-finished_at").first()
     probed = _run_choices(run) if run else None
-    result = {name: probed[0].get(name, default) if probed else default for name, default in DEFAULT_MAP.items()}
+    defaults = default_map(space)
+    result = {name: probed[0].get(name, default) if probed else default for name, default in defaults.items()}
     for pin in PinnedAspect.objects.filter(space=space, aspect__in=list(DEFAULT_MAP)).select_related("pinned_by"):
         result[pin.aspect] = _pinned(pin, result[pin.aspect], probed)
     for name, choice in result.items():

@@ -368,6 +368,8 @@ def _current(space, layer):
 def _refresh(slot, space_id, layer):
     try:
         slot.current = load_or_build(space_id, layer)
+    except EmbeddingSpace.DoesNotExist:
+        pass  # deleted while this was being built: the next look drops its slot
     except Exception:
         log.exception("building the index of space %s layer %s failed; pgvector answers", space_id, layer)
     finally:

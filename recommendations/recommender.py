@@ -213,6 +213,8 @@ def _evidence(choice):
     where = _layer_list(choice.layers)
     if choice.r2 is not None:
         return f"{where}, R² {choice.r2:.2f}, {choice.source}"
+    if choice.confidence == "none":  # the source says there is no evidence
+        return f"{where}, {choice.source}"
     return f"{where}, {choice.source}, {choice.confidence} confidence"
 
 

@@ -180,7 +180,8 @@ class AspectSerializer(serializers.Serializer):
         allow_null=True, help_text="Mean R² of the aspect's proxy targets at these layers; null for guesses."
     )
     confidence = serializers.CharField(
-        help_text="high (R² > 0.8), medium (> 0.5), low, or pinned (a curator's choice without evidence)."
+        help_text="high (R² > 0.8), medium (> 0.5), low, pinned (a curator's choice without evidence), or none "
+        "(a space not probed yet: every layer equally weighted)."
     )
     source = serializers.CharField(help_text="Where the choice comes from: a probe run, a curator's pin or a default.")
     run = serializers.IntegerField(allow_null=True, help_text="The probe run behind the choice, if any.")

@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from analysis.models import ProbeResult, ProbeRun
-from recommendations.aspects import DEFAULT_MAP, aspect_map, choices_from_run, confidence
+from recommendations.aspects import DEFAULT_MAP, aspect_map, choices_from_run, confidence, default_map
 from recommendations.models import PinnedAspect
 from tests.factories import make_user
 from tests.test_recommender import make_space
@@ -72,7 +72,7 @@ def finished_run(space, minutes_ago=0):
 @pytest.mark.django_db
 def test_the_newest_finished_run_wins_and_a_pin_wins_over_it():
     space = make_space()
-    assert aspect_map(space)["brightness"] == DEFAULT_MAP["brightness"]
+    assert aspect_map(space)["brightness"] == default_map(space)["brightness"]
     finished_run(space, minutes_ago=10)
     run = finished_run(space)
     ProbeRun.objects.create(space=space, status=ProbeRun.Status.RUNNING)  # not evidence yet

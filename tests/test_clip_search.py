@@ -77,7 +77,7 @@ def test_the_same_parameters_as_similar_tracks_apply(client, listener, catalogue
     clip_id = post_clip(client, cut(0, 0, 6)).json()["id"]
     run_clip_query(clip_id)
     body = client.get(f"{CLIPS}{clip_id}/", {"aspect": "brightness", "k": 1, "per_track": "false"}).json()
-    assert len(body["similar"]["results"]) == 1 and body["similar"]["description"].startswith("brightness (layer 0")
+    assert len(body["similar"]["results"]) == 1 and body["similar"]["description"].startswith("brightness (layers 0, 1, 2")
     assert len(body["passages"]["results"]) == 1
     assert_error(client.get(f"{CLIPS}{clip_id}/", {"k": 0}), 400, "bad_k")
     assert_error(client.get(f"{CLIPS}{clip_id}/", {"aspect": "loudness"}), 400, "unknown_aspect")

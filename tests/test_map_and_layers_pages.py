@@ -192,6 +192,7 @@ def test_past_twelve_groups_the_smallest_share_one_colour(client):
 
 @reads_vectors
 def test_the_default_layer_is_the_default_aspects_and_layers_carry_their_names(client, mapped):
+    PinnedAspect.objects.create(space=mapped[0], aspect="timbre", layers={"1": 1})
     response = client.get("/map/")
     assert '<option value="1" selected>Layer 1: middle</option>' in response.text  # timbre's default layer
     assert "Layer 1: middle of tiny" in " ".join(response.text.split())
@@ -337,8 +338,10 @@ def test_the_aspect_map_shows_layers_confidence_and_where_each_choice_comes_from
     assert text(rows["rhythm"][2]) == "low"
     assert [text(cell) for cell in rows["timbre"][:4]] == [
         "Layer 0: input (50%), Layer 2: top (50%)", "—none", "pinned", "pinned by curator"]
-    assert [text(cell) for cell in rows["structure"][1:4]] == ["0.93", "medium default", "default (research prototype)"]
-    assert "layers 0-2" in text(rows["harmony"][0])  # its default layer 8 is not in this space
+    # Not probed for structure, and no MERT-v1-95M: every layer equally, no evidence claimed.
+    assert [text(cell) for cell in rows["structure"][1:4]] == [
+        "—none", "none default", "default before any probe: every layer equally"]
+    assert text(rows["harmony"][0]) == "Layer 0: input (33%), Layer 1: middle (33%), Layer 2: top (33%)"
     badges = table.findall(".//span[@class='badge badge-pinned']")
     assert len(badges) == 1
 

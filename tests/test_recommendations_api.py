@@ -59,7 +59,6 @@ def test_mix_layer_filters_and_diversity_pass_through(client, corpus):
     "params, code",
     [
         (dict(aspect="loudness"), "unknown_aspect"),
-        (dict(aspect="harmony"), "layer_out_of_range"),
         (dict(layer=3), "layer_out_of_range"),
         (dict(aspects="brightness=x"), "bad_mix"),
         (dict(aspects="brightness=0.5,loudness=0.5"), "unknown_aspect"),
@@ -98,17 +97,17 @@ def test_aspects_show_the_active_spaces_map_with_its_evidence(client, corpus):
         "name": "brightness",
         "description": "Spectral brightness (spectral centroid).",
         "layers": [{"layer": 0, "weight": 1.0}],
-        "r2": 0.944,
-        "confidence": "medium",
-        "source": "default (research prototype)",
+        "r2": None,
+        "confidence": "pinned",
+        "source": "pinned by a curator",
         "available": True,
         "problem": "",
         "run": None,
         "evidence": [],
     }
     harmony = aspects["harmony"]
-    assert (harmony["available"], harmony["r2"], harmony["confidence"]) == (False, None, "low")
-    assert "layer 8" in harmony["problem"]
+    assert (harmony["available"], harmony["r2"], harmony["confidence"]) == (True, None, "none")
+    assert [entry["layer"] for entry in harmony["layers"]] == [0, 1, 2] and harmony["problem"] == ""
 
 
 def test_aspects_without_an_active_space_are_404(client):

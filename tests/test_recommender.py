@@ -10,6 +10,7 @@ from analysis.embeddings import store_track_embeddings
 from analysis.models import EmbeddingSpace
 from recommendations import index
 from recommendations.aspects import UnknownAspect, aspect_map, parse_mix
+from recommendations.models import PinnedAspect
 from recommendations.recommender import RecommendationError, mmr, similar_tracks
 from tests.factories import audio_bytes, make_dataset, make_track, tone
 
@@ -69,6 +70,9 @@ def corpus():
     for name, cosines in COSINES.items():
         # Each track leans its own way, so no two candidates are the same vector.
         store(tracks[name], space, [at_cosine(cosine, 1 + "abcd".index(name) % 3) for cosine in cosines])
+    # A curator's map: the space is not probed, and an unprobed space weighs every layer equally.
+    for aspect, layer in (("brightness", 0), ("timbre", 1)):
+        PinnedAspect.objects.create(space=space, aspect=aspect, layers={str(layer): 1})
     return space, tracks
 
 
@@ -155,7 +159,7 @@ def test_an_index_holding_a_deleted_track_or_swapped_mid_query_still_answers(cor
 def test_explanations_name_the_aspect_layer_and_cosine(corpus):
     q = corpus[1]["q"]
     [top] = similar_tracks(q, aspect="brightness", k=1).results
-    assert top.explanation == "Similar brightness (layer 0, R² 0.94, default (research prototype)): cosine 0.90"
+    assert top.explanation == "Similar brightness (layer 0, pinned by a curator, pinned confidence): cosine 0.90"
     [top] = similar_tracks(q, layer=2, k=1).results
     assert top.explanation == "Similar at layer 2: cosine 0.90"
     [top] = similar_tracks(q, mix="brightness=1,timbre=1", k=1).results
@@ -232,11 +236,9 @@ def test_mmr_on_hand_made_numbers():
     "query, code",
     [
         (dict(aspect="loudness"), "unknown_aspect"),
-        (dict(aspect="harmony"), "layer_out_of_range"),  # layer 8; the test space has 3
         (dict(layer=3), "layer_out_of_range"),
         (dict(layer=-1), "layer_out_of_range"),
         (dict(mix="brightness=0.5,loudness=0.5"), "unknown_aspect"),
-        (dict(mix="brightness=1,harmony=1"), "layer_out_of_range"),
         (dict(mix="brightness"), "bad_mix"),
         (dict(layer=0, aspect="timbre"), "conflicting_parameters"),
         (dict(dataset="nowhere"), "unknown_dataset"),
@@ -266,16 +268,30 @@ def test_a_track_without_embeddings_or_a_platform_without_a_space_is_refused(cor
 # --- the aspect map and mixes ----------------------------------------------------------
 
 
-def test_aspect_map_reports_aspects_the_space_cannot_serve():
-    small, full = make_space("small"), make_space("full", active=False, num_layers=13, dim=768)
-    choices = aspect_map(small)
-    assert choices["brightness"].layers == {0: 1.0} and choices["brightness"].r2 == pytest.approx(0.944)
-    assert choices["timbre"].layers == {1: 1.0} and choices["structure"].layers == {2: 1.0}
-    assert [name for name, c in choices.items() if c.available] == ["brightness", "timbre", "structure"]
-    assert "layer 8" in choices["harmony"].problem and "0-2" in choices["harmony"].problem
-    assert all(c.available for c in aspect_map(full).values())
-    guesses = [c for c in aspect_map(full).values() if c.r2 is None]
-    assert guesses and all(c.source == "default (guess)" and c.confidence == "low" for c in guesses)
+def test_only_a_mert_95m_space_starts_from_merts_map_every_other_space_from_all_its_layers():
+    small = make_space("small", active=False)  # a MERT of 3 layers: not the model the defaults were measured on
+    full = make_space("full", active=False, num_layers=13, dim=768)
+    musicnn = EmbeddingSpace.objects.create(
+        name="musicnn", encoder="musicnn", model_id="MTT_musicnn", weights_hash="m" * 64, num_layers=9, dim=753,
+        sample_rate=16000, window_seconds=2.992, overlap=0,
+    )  # fmt: skip
+    for space in (small, musicnn):
+        choices = aspect_map(space)
+        assert all(c.available and c.r2 is None and c.confidence == "none" and not c.evidence for c in choices.values())
+        assert all(c.layers == pytest.approx({layer: 1 / space.num_layers for layer in range(space.num_layers)})
+                   for c in choices.values())
+    merts = aspect_map(full)
+    assert merts["brightness"].layers == {0: 1.0} and merts["brightness"].r2 == pytest.approx(0.944)
+    assert merts["harmony"].layers == {8: 1.0} and (merts["harmony"].confidence, merts["harmony"].r2) == ("low", None)
+
+
+def test_every_aspect_is_served_on_an_unprobed_space_from_all_its_layers(corpus):
+    space, tracks = corpus
+    found = similar_tracks(tracks["q"], aspect="harmony", k=1)
+    assert found.layers == pytest.approx({0: 1 / 3, 1: 1 / 3, 2: 1 / 3})
+    # c: cosines 0.7, 0.7, 0.9 -> 0.767, the best mean of the three layers.
+    assert titles(found) == ["c"] and found.results[0].score == pytest.approx((0.7 + 0.7 + 0.9) / 3, abs=1e-5)
+    assert found.results[0].explanation.startswith("Similar harmony (layers 0, 1, 2, default before any probe")
 
 
 def test_parse_mix():

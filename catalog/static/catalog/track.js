@@ -169,6 +169,7 @@
   }
 
   function evidenceText(aspect) {
+    if (aspect.confidence === "none") return `${aspect.name}: no probe evidence yet (${aspect.source}).`;
     if (aspect.r2 === null) return `${aspect.name}: ${aspect.confidence} confidence, no probe evidence yet (${aspect.source}).`;
     const targets = aspect.evidence.map((item) => `${item.target} ${item.r2.toFixed(2)}`).join(", ");
     return `${aspect.name}: R² ${aspect.r2.toFixed(2)}, ${aspect.confidence} confidence (${aspect.source})` +
