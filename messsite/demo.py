@@ -35,17 +35,18 @@ def extract_here(tracks, encoder, stream):
     return space, len(pending)
 
 
-def current_probe_run(space, dataset):
-    """The newest succeeded probe run of `space` over `dataset` that saw the tracks that
-    have features there now (none added or removed since it started), else None."""
+def newest_probe_run(space, dataset):
+    """(the newest succeeded probe run of `space` over `dataset`, or None; whether tracks
+    were added to or removed from it since that run started). A restart reuses the run
+    either way: a new probe can change the aspect map, so it is a deliberate step
+    (`manage.py probe`), never a side effect of starting the platform."""
     run = (ProbeRun.objects.filter(space=space, dataset=dataset, status=ProbeRun.Status.SUCCEEDED)
            .order_by("-finished_at").first())
     if run is None:
-        return None
+        return None, False
     features = TrackFeatures.objects.filter(space=space, track__dataset=dataset)
-    if features.count() != run.tracks + len(run.skipped) or features.filter(created_at__gt=run.started_at).exists():
-        return None
-    return run
+    changed = features.count() != run.tracks + len(run.skipped) or features.filter(created_at__gt=run.started_at).exists()
+    return run, changed
 
 
 def probe_folds(tracks):

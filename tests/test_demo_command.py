@@ -90,6 +90,11 @@ def test_demo_prepares_a_probed_indexed_catalogue_and_a_rerun_reuses_it(transact
     assert "Login: curator / curator-test-pw" in output
     assert rerun_seconds < 120, output
 
+    # One more track: extracted, but the aspect map's evidence stays; probing again is asked for, not implied.
+    output = run_demo(data_dir, settings, "--limit", str(LIMIT + 1), **without_mert)
+    assert "1 extracted" in output and f"since probe run {run.pk}" in output and "manage.py probe" in output
+    assert ProbeRun.objects.count() == 1
+
 
 def test_auto_picks_mert_when_its_weights_load(use_tiny_mert, tiny_mert):
     said = []

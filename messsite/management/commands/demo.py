@@ -118,10 +118,15 @@ class Command(BaseCommand):
             f", {len(failed)} failed" if failed else "")
 
     def probe(self, space, dataset):
-        run = demo.current_probe_run(space, dataset)
-        if run is not None:
+        run, changed = demo.newest_probe_run(space, dataset)
+        if run is not None and not changed:
             self.stdout.write(f"Probe run {run.pk} already covers these tracks; reusing it.")
             return run, f"run {run.pk} reused"
+        if run is not None:
+            self.stdout.write(self.style.WARNING(
+                f"Tracks were added or removed since probe run {run.pk} ({run.tracks} tracks); the aspect map keeps "
+                f"its evidence. To probe again: manage.py probe --space {space.pk} --dataset {dataset.slug}"))
+            return run, f"run {run.pk} kept (tracks changed since; not re-probed)"
         with_features = space.features.filter(track__dataset=dataset).count()
         folds = demo.probe_folds(with_features)
         if folds is None:
