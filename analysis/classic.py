@@ -94,6 +94,7 @@ class ClassicEncoder:
     layer_names = list(LAYERS)
     num_layers = len(LAYERS)
     dim = max(LAYERS.values()) + 1  # the last: ANCHOR
+    layer_dims = [dim] * len(LAYERS)  # every layer holds the ANCHOR in the last dimension
     min_samples = N_FFT  # one full analysis frame
     own_windows = None  # the platform's
 

@@ -1,6 +1,6 @@
-"""Which encoder runs here: MESS_ENCODER=auto takes MERT when its weights load, else
-musicnn when its wheel (which holds its pretrained weights) is installed, else the
-classic descriptors, and says why. Used by `manage.py demo` and by workers for jobs
+"""Which encoder runs here: MESS_ENCODER=auto takes MERT stacked with the classic
+descriptors when MERT's weights load, else musicnn + classic when musicnn's wheel (which
+holds its pretrained weights) is installed, else the classic descriptors, and says why. Used by `manage.py demo` and by workers for jobs
 left to their choice ("auto").
 
 Web-safe at import: no torch, no librosa. MERT's files are looked for here first; the
@@ -22,7 +22,7 @@ from huggingface_hub import constants as hub_constants
 
 from analysis.conf import setting
 from analysis.mert_files import MertLoadError, offline, resolve_files
-from analysis.models import AUTO_ENCODER, Encoder
+from analysis.models import AUTO_ENCODER, Encoder, stack_members
 
 CACHED_LOAD_SECONDS = 300  # from the cache or a directory MERT loads in seconds; beyond, something hangs
 DOWNLOAD_SECONDS = 1800  # MERT-v1-95M is about 380 MB
@@ -46,29 +46,40 @@ class EncoderUnavailable(Exception):
 
 
 def choose_encoder(requested, say):
-    """(encoder, why): `requested` when it names an encoder (EncoderUnavailable when it
-    cannot run here), else ("auto") MERT when it loads here, musicnn when its wheel is
-    installed, the classic encoder otherwise. `say` reports what is being tried (a MERT
-    download can take minutes)."""
-    if requested == Encoder.CLASSIC:
-        return Encoder.CLASSIC, "asked for"
-    if requested == Encoder.MUSICNN:
-        problem = musicnn_problem()
-        if problem is not None:
-            raise EncoderUnavailable(f"musicnn cannot be used here: {problem}")
-        return Encoder.MUSICNN, "asked for"
-    if requested not in (Encoder.MERT, AUTO_ENCODER):
-        raise ValueError(f"Unknown encoder {requested!r}; known: {AUTO_ENCODER}, {', '.join(Encoder.values)}.")
-    say(f"Trying MERT ({setting('MERT_MODEL')})...")
-    problem = mert_problem(say)
+    """(encoder, why): `requested` when it names an encoder or a stack (EncoderUnavailable
+    when a member cannot run here), else ("auto") the best stack that runs here: MERT +
+    classic when MERT loads, musicnn + classic when musicnn's wheel is installed, the
+    classic encoder alone otherwise. A learned model's layers serve timbre and genre, the
+    classic tonal layers harmony (bench/quality). `say` reports what is being tried (a
+    MERT download can take minutes)."""
+    if requested != AUTO_ENCODER:
+        if requested not in Encoder.values:
+            raise ValueError(f"Unknown encoder {requested!r}; known: {AUTO_ENCODER}, {', '.join(Encoder.values)}.")
+        for member in stack_members(requested):
+            problem = _problem(member, say)
+            if problem is not None:
+                raise EncoderUnavailable(f"{Encoder(member).label} cannot be used here: {problem}")
+        return requested, "asked for"
+    problem = _problem(Encoder.MERT, say)
     if problem is None:
-        return Encoder.MERT, "its weights load here"
-    if requested == Encoder.MERT:
-        raise EncoderUnavailable(f"MERT cannot be used here: {problem}")
+        return Encoder.MERT_CLASSIC, "MERT's weights load here; the classic layers add harmony"
     missing = musicnn_problem()
     if missing is None:
-        return Encoder.MUSICNN, f"MERT is not used: {problem} musicnn's pretrained weights ship with MESS."
+        return Encoder.MUSICNN_CLASSIC, (
+            f"MERT is not used: {problem} musicnn's pretrained weights ship with MESS; "
+            "the classic layers add harmony."
+        )
     return Encoder.CLASSIC, f"MERT is not used: {problem} Nor is musicnn: {missing}"
+
+
+def _problem(encoder, say):
+    """None when the single encoder `encoder` can run here, else why not."""
+    if encoder == Encoder.MUSICNN:
+        return musicnn_problem()
+    if encoder == Encoder.MERT:
+        say(f"Trying MERT ({setting('MERT_MODEL')})...")
+        return mert_problem(say)
+    return None  # classic needs nothing
 
 
 def musicnn_problem():

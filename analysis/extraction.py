@@ -20,7 +20,9 @@ from analysis.conf import setting
 from analysis.embeddings import is_current, local_file, save_window_features, store_track_embeddings
 from analysis.encoder_choice import EncoderUnavailable, choose_encoder
 from analysis.mert import MertLoadError, load_mert
-from analysis.models import AUTO_ENCODER, ClipQuery, EmbeddingSpace, Encoder, ExtractionJob
+from analysis.models import (
+    AUTO_ENCODER, STACK_SEPARATOR, ClipQuery, EmbeddingSpace, Encoder, ExtractionJob, stack_members,
+)
 from analysis.pipeline import AudioDecodeError
 from analysis.progress import throttled
 from analysis.services import activate_space, active_space, fail_job
@@ -115,10 +117,14 @@ def _record_encoder(job, encoder, space):
 
 def load_encoder(name):
     """The encoder `name` (models.Encoder, or "auto": auto_encoder()) names: MERT or musicnn
-    as configured, or the classic descriptors, which need nothing. EncoderUnavailable, with
-    the loader's instructions, when its weights cannot be had."""
+    as configured, the classic descriptors, which need nothing, or a stack of them.
+    EncoderUnavailable, with the loader's instructions, when weights cannot be had."""
     if name == AUTO_ENCODER:
         return load_encoder(auto_encoder())
+    if STACK_SEPARATOR in name:
+        from analysis.stack import StackedEncoder
+
+        return StackedEncoder([load_encoder(member) for member in stack_members(name)])
     if name == Encoder.CLASSIC:
         from analysis.classic import ClassicEncoder
 
@@ -171,6 +177,7 @@ def space_for(model):
                  f"{window_seconds:g} s windows, {overlap:.0%} overlap",
             revision=model.revision or "",
             layer_names=list(model.layer_names),
+            layer_dims=list(model.layer_dims),
             num_layers=model.num_layers,
             dim=model.dim,
             sample_rate=model.sample_rate,

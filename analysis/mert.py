@@ -57,6 +57,10 @@ class MertModel:
     def layer_names(self):
         return ["input (CNN features)"] + [f"transformer layer {i}" for i in range(1, self.num_layers)]
 
+    @property
+    def layer_dims(self):
+        return [self.dim] * self.num_layers
+
     def encode(self, path, **options):
         """Layer embeddings of an audio file: analysis.pipeline.extract with this model."""
         return extract(path, self, **options)

@@ -18,17 +18,32 @@ class JobStatus(models.TextChoices):
 
 class Encoder(models.TextChoices):
     """What turns audio into layer embeddings: MERT (its weights must be had), musicnn (a
-    pretrained tagger whose weights ship in its wheel: analysis/musicnn/) or classic MIR
-    descriptors grouped as layers (analysis/classic.py: no download, a baseline)."""
+    pretrained tagger whose weights ship in its wheel: analysis/musicnn/), classic MIR
+    descriptors grouped as layers (analysis/classic.py: no download, a baseline), or a
+    stack of them whose space holds every member's layers side by side (analysis/stack.py):
+    a learned model's layers for timbre and genre, the classic tonal ones for harmony."""
 
     MERT = "mert", "MERT"
     MUSICNN = "musicnn", "musicnn"
     CLASSIC = "classic", "Classic MIR descriptors"
+    MERT_CLASSIC = "mert+classic", "MERT + classic descriptors"
+    MUSICNN_CLASSIC = "musicnn+classic", "musicnn + classic descriptors"
 
 
-# A job may leave the choice to the worker: MERT when its weights load, else musicnn, else classic.
+STACK_SEPARATOR = "+"
+
+
+def stack_members(encoder):
+    """The single encoders an encoder name stands for: ["musicnn", "classic"] for a stack."""
+    return encoder.split(STACK_SEPARATOR)
+
+
+# A job may leave the choice to the worker: MERT + classic when MERT's weights load, else
+# musicnn + classic, else classic alone (analysis/encoder_choice.py).
 AUTO_ENCODER = "auto"
-JOB_ENCODER_CHOICES = [*Encoder.choices, (AUTO_ENCODER, "Automatic (MERT, else musicnn, else classic)")]
+JOB_ENCODER_CHOICES = [
+    *Encoder.choices, (AUTO_ENCODER, "Automatic (MERT + classic, else musicnn + classic, else classic)")
+]
 
 
 class EmbeddingSpace(models.Model):
@@ -46,6 +61,10 @@ class EmbeddingSpace(models.Model):
     window_seconds = models.FloatField()
     overlap = models.FloatField()
     layer_names = models.JSONField(default=list, blank=True, help_text="What each layer is, in order.")
+    layer_dims = models.JSONField(
+        default=list, blank=True,
+        help_text="Each layer's own width; its vectors are zero-padded to `dim`. Empty: every layer is `dim` wide.",
+    )
     is_active = models.BooleanField(default=False)
     # Moves whenever the space's embeddings change; similarity indices compare it to stay fresh.
     version = models.PositiveBigIntegerField(default=0)
@@ -69,6 +88,15 @@ class EmbeddingSpace(models.Model):
 
     def layer_labels(self):
         return [self.layer_label(layer) for layer in range(self.num_layers)]
+
+    def layer_dim(self, layer):
+        """How many leading dimensions of the layer's vectors carry values (the rest is
+        padding, which changes no cosine): what a similarity index needs to hold."""
+        return self.layer_dims[layer] if self.layer_dims else self.dim
+
+    @property
+    def is_stack(self):
+        return STACK_SEPARATOR in self.encoder
 
 
 class TrackEmbedding(models.Model):

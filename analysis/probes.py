@@ -120,11 +120,12 @@ class ProbeReport:
 
 
 def probe_layers(X, Y, groups, *, targets=None, folds=5, alphas=DEFAULT_ALPHAS, inner_folds=3, seed=0,
-                 progress=None, threads=None):
+                 progress=None, threads=None, widths=None):
     """Probe every layer of X [N windows, L layers, D] for every target of Y [N, T] (NaN:
     that row is left out for that target), folds grouped by track id `groups` [N].
     `progress(done, total)` is called after each layer and after the weighted probe;
-    `threads` layers run at once (default: one per CPU)."""
+    `threads` layers run at once (default: one per CPU). `widths[layer]`: how many leading
+    dimensions of the layer carry values (the rest is padding, skipped); default all."""
     Y, groups, targets, alphas = _validated(X, Y, groups, targets, folds, alphas, inner_folds)
     n, layers, _ = X.shape
     t_count = Y.shape[1]
@@ -143,7 +144,7 @@ def probe_layers(X, Y, groups, *, targets=None, folds=5, alphas=DEFAULT_ALPHAS, 
     by_mask = _by_mask(np.isfinite(Y))  # targets with the same missing rows are solved together
 
     def probe(layer):
-        X_layer = np.asarray(X[order, layer], dtype=np.float64)
+        X_layer = np.asarray(X[order, layer, : widths[layer] if widths else None], dtype=np.float64)
         if not np.isfinite(X_layer).all():
             raise ValueError(f"X has NaN or infinite values in layer {layer}")
         for keep, cols in by_mask:

@@ -61,6 +61,7 @@ def run_probe(run_id, *, on_progress=None):
             result = probe_layers(
                 X, Y, groups, targets=names, folds=parameters["folds"], inner_folds=parameters["inner_folds"],
                 alphas=parameters["alphas"], seed=parameters["seed"],
+                widths=[run.space.layer_dim(layer) for layer in range(run.space.num_layers)],
                 progress=lambda done, total: report(TARGETS_SHARE + (100 - TARGETS_SHARE) * done / total,
                                                     f"probing: {done} of {total} steps"),
             )

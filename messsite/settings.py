@@ -228,11 +228,14 @@ FILE_UPLOAD_PERMISSIONS = 0o644
 
 # --- Extraction (workers on the "ml" queue) ---------------------------------------------
 # The encoder of a new catalogue: "mert", "musicnn" (a pretrained tagger whose weights ship
-# in its wheel), "classic" (MIR descriptors, no download), or "auto": MERT when its weights
-# load, else musicnn, else classic, chosen once per worker. Once a space is active, extraction
-# uses its encoder whatever this says; spaces of several encoders coexist, and
-# `manage.py extract --encoder` picks per run.
-MESS_ENCODER = env_choice("MESS_ENCODER", "auto", ("auto", "mert", "musicnn", "classic"))
+# in its wheel), "classic" (MIR descriptors, no download), a stack ("mert+classic",
+# "musicnn+classic": both encoders' layers in one space), or "auto": MERT + classic when
+# MERT's weights load, else musicnn + classic, else classic, chosen once per worker. Once a
+# space is active, extraction uses its encoder whatever this says; spaces of several
+# encoders coexist, and `manage.py extract --encoder` picks per run.
+MESS_ENCODER = env_choice(
+    "MESS_ENCODER", "auto", ("auto", "mert", "musicnn", "classic", "mert+classic", "musicnn+classic")
+)
 MESS_MUSICNN_MODEL = env_choice("MESS_MUSICNN_MODEL", "MTT_musicnn", ("MTT_musicnn", "MSD_musicnn"))
 MESS_MUSICNN_BATCH_SIZE = env_int("MESS_MUSICNN_BATCH_SIZE", 8)  # windows per forward pass
 MESS_MERT_MODEL = env_str("MESS_MERT_MODEL", "m-a-p/MERT-v1-95M")  # Hugging Face id or local directory

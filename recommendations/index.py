@@ -17,9 +17,16 @@ one host share one copy in the page cache and only one of them builds each versi
 (a file lock); `manage.py build_indexes` saves them before the web processes start.
 Deleting embeddings moves the version too (a trigger, see migrations), so deleted
 tracks leave the index at the next rebuild.
+
+An index holds only the leading `space.layer_dim(layer)` dimensions of a layer's vectors:
+the rest is zero padding (a layer narrower than its space's widest, e.g. a classic layer
+in a stack with musicnn), which changes no inner product or norm, so the cosines are the
+same and memory is not spent on zeros. Queries are cut to the index's width, and vectors
+read back are padded again to the space's dim.
 """
 
 import fcntl
+import json
 import logging
 import os
 import threading
@@ -97,6 +104,7 @@ def search(space, layer, query, k, *, exclude=(), allowed=None):
         return pgsearch.search(space, layer, query[0], k, exclude=exclude, allowed=allowed)
     if k <= 0 or entry.index.ntotal == 0:
         return []
+    query = np.ascontiguousarray(query[:, : entry.index.d])  # the rest is padding
     excluded = {int(i) for i in exclude}
     if allowed is None:
         # Exclusions are few (the query track, tracks already shown): fetch that many more.
@@ -126,7 +134,8 @@ def vectors(space, layer, track_ids):
     if (rows < 0).any():
         missing = np.asarray(track_ids)[rows < 0].tolist()
         raise KeyError(f"no layer-{layer} embedding in space {space.pk} for tracks {missing[:10]}")
-    return entry.index.reconstruct_batch(rows)
+    held = entry.index.reconstruct_batch(rows)
+    return np.pad(held, ((0, 0), (0, space.dim - held.shape[1])))
 
 
 def index_status():
@@ -179,7 +188,8 @@ def load_or_build(space_id, layer):
 
 
 def read_vectors(space_id, layer):
-    """(space version, embedding row ids, track ids, L2-normalised float32 matrix) of one layer, read with
+    """(space version, embedding row ids, track ids, L2-normalised float32 matrix of the
+    layer's held width, see the module docstring) of one layer, read with
     binary COPY parsed straight into numpy (no Python object per row). The server's
     vector output dominates, so MESS_INDEX_READ_CONNECTIONS connections each read a share
     of the rows, all in one snapshot (exported by the first, as pg_dump -j does)."""
@@ -187,9 +197,10 @@ def read_vectors(space_id, layer):
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         cursor.execute(
-            "SELECT version, dim, pg_export_snapshot() FROM analysis_embeddingspace WHERE id = %s", [space_id]
+            "SELECT version, dim, layer_dims::text, pg_export_snapshot() FROM analysis_embeddingspace WHERE id = %s",
+            [space_id],
         )
-        version, dim, snapshot = cursor.fetchone()
+        version, dim, layer_dims, snapshot = cursor.fetchone()
         with ThreadPoolExecutor(parts - 1) if parts > 1 else nullcontext() as pool:
             others = [pool.submit(_copy_in_snapshot, snapshot, space_id, layer, part, parts)
                       for part in range(1, parts)]
@@ -197,6 +208,7 @@ def read_vectors(space_id, layer):
     rows, ids, matrix = (np.concatenate(part) for part in zip(*(_parse_copy(data, dim, space_id, layer)
                                                                 for data in shares)))
     del shares
+    matrix = _held(matrix, layer_dims, layer)
     faiss.normalize_L2(matrix)
     return version, rows, ids, matrix
 
@@ -208,8 +220,10 @@ def read_changes(space_id, layer, previous):
     or replace a few tracks: this keeps a refresh far below a full read."""
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        cursor.execute("SELECT version, dim FROM analysis_embeddingspace WHERE id = %s", [space_id])
-        version, dim = cursor.fetchone()
+        cursor.execute("SELECT version, dim, layer_dims::text FROM analysis_embeddingspace WHERE id = %s", [space_id])
+        version, dim, layer_dims = cursor.fetchone()
+        if previous.index.d != _width(dim, layer_dims, layer):
+            return None
         current = _copy_row_ids(cursor, space_id, layer)
         kept = np.isin(previous.embedding_rows, current)
         new = current[~np.isin(current, previous.embedding_rows)]
@@ -218,6 +232,7 @@ def read_changes(space_id, layer, previous):
         data = _copy_out(cursor, "SELECT id, track_id, vector FROM analysis_trackembedding WHERE id = ANY(%s)",
                          [new.tolist()])
     rows, ids, fresh = _parse_copy(data, dim, space_id, layer)
+    fresh = _held(fresh, layer_dims, layer)
     faiss.normalize_L2(fresh)
     kept = np.flatnonzero(kept)
     matrix = np.concatenate([previous.index.reconstruct_batch(kept), fresh])
@@ -271,6 +286,17 @@ def _parse_copy(data, dim, space_id, layer):
     if body % row.itemsize or (records["dim"] != dim).any():
         raise ValueError(f"space {space_id} layer {layer} holds vectors that are not {dim}-dimensional")
     return records["row"].astype(np.int64), records["id"].astype(np.int64), records["vector"].astype(np.float32)
+
+
+def _width(dim, layer_dims, layer):
+    """EmbeddingSpace.layer_dim from the row's columns (layer_dims as JSON text)."""
+    widths = json.loads(layer_dims)
+    return widths[layer] if widths else dim
+
+
+def _held(matrix, layer_dims, layer):
+    """The columns of [n, dim] vectors that an index holds (module docstring)."""
+    return np.ascontiguousarray(matrix[:, : _width(matrix.shape[1], layer_dims, layer)])
 
 
 def build(matrix):

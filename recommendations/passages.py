@@ -2,7 +2,8 @@
 
 A passage is one analysis window (space.window_seconds long) of a track. Its vector for
 a query's layers is the sqrt(weight)-scaled concatenation of its L2-normalised layer
-vectors, so a dot product is the weighted sum of per-layer cosines (as for tracks).
+vectors, so a dot product is the weighted sum of per-layer cosines (as for tracks). Each
+layer keeps only its own width (`space.layer_dim`): the rest is padding.
 
 Each web process builds a window index per (space, layer weights) lazily from the
 stored per-window features (TrackFeatures) with `index.build`, and rebuilds it when the
@@ -83,7 +84,7 @@ def similar_passages(track, *, start, end, space=None, layer=None, aspect=None, 
     overlapping = (starts < end) & (starts + space.window_seconds > start)
     if not overlapping.any():
         raise RecommendationError("bad_span", f"No window of track {track.pk} overlaps {start:g}-{end:g}.")
-    query = _query(load_window_features(features.path)[overlapping], weights)
+    query = _query(load_window_features(features.path)[overlapping], weights, space)
     entry = _window_index(space, weights)
     excluded = (entry.track_ids == track.pk) & (entry.starts < end) & (entry.ends > start)
     results = _search(entry, query, k, excluded=excluded, per_track=per_track)
@@ -95,20 +96,21 @@ def passages_like_windows(windows, *, space, layer=None, aspect=None, mix=None, 
     `space`, e.g. a search clip's), best first; nothing is excluded."""
     space, weights, description = prepare_query(space, layer=layer, aspect=aspect, mix=mix, k=k, diversity=0.0)
     entry = _window_index(space, weights)
-    results = _search(entry, _query(windows, weights), k, excluded=None, per_track=per_track)
+    results = _search(entry, _query(windows, weights, space), k, excluded=None, per_track=per_track)
     return SimilarPassages(None, None, None, space, weights, description, results)
 
 
-def _rows(windows, weights):
-    """[n, len(weights) * dim] float32: per layer normalised, scaled by sqrt(weight), side by side."""
+def _rows(windows, weights, space):
+    """[n, sum of the layers' widths] float32: per layer normalised, scaled by sqrt(weight), side by side."""
     return np.concatenate(
-        [math.sqrt(weight) * pgsearch.normalised(windows[:, layer]) for layer, weight in weights.items()], axis=1
+        [math.sqrt(weight) * pgsearch.normalised(windows[:, layer, : space.layer_dim(layer)])
+         for layer, weight in weights.items()], axis=1
     ).astype(np.float32)
 
 
-def _query(windows, weights):
+def _query(windows, weights, space):
     """The query row of a set of windows ([windows, layers, dim]), encoded like a window."""
-    return _rows(window_mean(windows)[None], weights)
+    return _rows(window_mean(windows)[None], weights, space)
 
 
 def window_mean(windows):
@@ -146,7 +148,7 @@ def _build(space, weights, version):
         except FileNotFoundError:
             continue  # re-extracted since the listing: the moved version brings it back next query
         window_starts = np.asarray(window_starts, dtype=np.float64)
-        rows.append(_rows(windows, weights))
+        rows.append(_rows(windows, weights, space))
         track_ids.append(np.full(len(window_starts), track_id, dtype=np.int64))
         starts.append(window_starts)
         ends.append(np.minimum(window_starts + space.window_seconds, duration))

@@ -13,6 +13,7 @@ from django.contrib.auth import get_user_model
 from huggingface_hub import constants as hub_constants
 
 from analysis import encoder_choice
+from analysis.classic import ClassicEncoder
 from analysis.encoder_choice import EncoderUnavailable, choose_encoder
 from analysis.models import AUTO_ENCODER, EmbeddingSpace, Encoder, ExtractionJob, ProbeRun, TrackEmbedding, TrackTags
 from catalog.models import Track
@@ -42,24 +43,26 @@ def index_files(settings):
 
 
 def test_demo_prepares_a_probed_indexed_catalogue_and_a_rerun_reuses_it(transactional_db, settings, tmp_path_factory):
-    """With no network and no MERT, as on the build machines: musicnn, tagged, probed."""
+    """With no network and no MERT, as on the build machines: musicnn + classic, tagged, probed."""
     data_dir = tmp_path_factory.mktemp("demo")  # short: the embedded Redis's socket lives there
     without_mert = {"HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(data_dir / "hf-cache"),
                     "MESS_MERT_MODEL": ABSENT_MODEL, "MESS_CURATOR_PASSWORD": "curator-test-pw"}
     output = run_demo(data_dir, settings, **without_mert)
 
-    assert "MERT is not used: " in output and "Using the musicnn encoder instead" in output
+    assert "MERT is not used: " in output and "Using the musicnn+classic encoder instead" in output
     tracks = Track.objects.filter(dataset__slug="demo")
     assert tracks.count() == LIMIT
     assert set(tracks.values_list("status", flat=True)) == {Track.Status.READY}
     space = EmbeddingSpace.objects.get(is_active=True)
-    assert (space.encoder, space.model_id) == (Encoder.MUSICNN, "MTT_musicnn")
+    assert (space.encoder, space.model_id) == (Encoder.MUSICNN_CLASSIC, f"MTT_musicnn+{ClassicEncoder.model_id}")
+    assert space.layer_names[0] == "musicnn:timbral" and space.layer_names[-1] == "classic:dynamics"
     for track in tracks:
         assert TrackEmbedding.objects.filter(space=space, track=track).count() == space.num_layers
     assert TrackTags.objects.filter(space=space, track__in=tracks).exclude(tags=[]).count() == LIMIT
     # The import queued the chosen encoder, and the demo ran those very jobs: one per track.
-    assert ExtractionJob.objects.filter(encoder=Encoder.MUSICNN, status=ExtractionJob.Status.SUCCEEDED).count() == LIMIT
-    assert not ExtractionJob.objects.exclude(encoder=Encoder.MUSICNN).exists()
+    succeeded = ExtractionJob.objects.filter(encoder=Encoder.MUSICNN_CLASSIC, status=ExtractionJob.Status.SUCCEEDED)
+    assert succeeded.count() == LIMIT
+    assert not ExtractionJob.objects.exclude(encoder=Encoder.MUSICNN_CLASSIC).exists()
     run = ProbeRun.objects.get(space=space)
     assert (run.status, run.tracks, run.parameters["folds"]) == (ProbeRun.Status.SUCCEEDED, LIMIT, 2)
     assert run.results.filter(r2__isnull=False).exists()
@@ -98,7 +101,9 @@ def test_demo_prepares_a_probed_indexed_catalogue_and_a_rerun_reuses_it(transact
 
 def test_auto_picks_mert_when_its_weights_load(use_tiny_mert, tiny_mert):
     said = []
-    assert choose_encoder(AUTO_ENCODER, said.append) == (Encoder.MERT, "its weights load here")
+    assert choose_encoder(AUTO_ENCODER, said.append) == (
+        Encoder.MERT_CLASSIC, "MERT's weights load here; the classic layers add harmony"
+    )
     assert said == [f"Trying MERT ({tiny_mert})..."]
 
 
@@ -117,18 +122,20 @@ def no_network(settings, tmp_path, monkeypatch):
     monkeypatch.setattr(hub_constants, "ENDPOINT", f"http://127.0.0.1:{closed_port()}")
 
 
-def test_without_network_auto_falls_back_to_musicnn_at_once_and_mert_is_refused(no_network):
+def test_without_network_auto_falls_back_to_musicnn_and_classic_at_once_and_mert_is_refused(no_network):
     began = time.monotonic()
     encoder, why = choose_encoder(AUTO_ENCODER, lambda message: None)
     assert time.monotonic() - began < 10  # the Hub client alone retries for half a minute
-    assert encoder == Encoder.MUSICNN
+    assert encoder == Encoder.MUSICNN_CLASSIC
     assert why.startswith(f"MERT is not used: {ABSENT_MODEL} is not in the Hugging Face cache")
     assert "The Hugging Face Hub does not answer here" in why
-    assert why.endswith("musicnn's pretrained weights ship with MESS.")
+    assert why.endswith("musicnn's pretrained weights ship with MESS; the classic layers add harmony.")
 
-    with pytest.raises(EncoderUnavailable, match=f"MERT cannot be used here: {ABSENT_MODEL} is not in"):
-        choose_encoder(Encoder.MERT, lambda message: None)
-    assert choose_encoder(Encoder.MUSICNN, lambda message: None) == (Encoder.MUSICNN, "asked for")
+    for refused in (Encoder.MERT, Encoder.MERT_CLASSIC):  # a stack needs every member
+        with pytest.raises(EncoderUnavailable, match=f"MERT cannot be used here: {ABSENT_MODEL} is not in"):
+            choose_encoder(refused, lambda message: None)
+    for asked in (Encoder.MUSICNN, Encoder.MUSICNN_CLASSIC, Encoder.CLASSIC):
+        assert choose_encoder(asked, lambda message: None) == (asked, "asked for")
 
 
 def test_without_musicnn_auto_falls_back_to_classic_and_musicnn_is_refused(no_network, monkeypatch):
@@ -138,5 +145,6 @@ def test_without_musicnn_auto_falls_back_to_classic_and_musicnn_is_refused(no_ne
     assert why.startswith(f"MERT is not used: {ABSENT_MODEL} is not in the Hugging Face cache")
     assert "Nor is musicnn: its wheel is not installed: pip install --no-deps -r requirements/musicnn.txt" in why
 
-    with pytest.raises(EncoderUnavailable, match="musicnn cannot be used here: its wheel is not installed"):
-        choose_encoder(Encoder.MUSICNN, lambda message: None)
+    for refused in (Encoder.MUSICNN, Encoder.MUSICNN_CLASSIC):
+        with pytest.raises(EncoderUnavailable, match="musicnn cannot be used here: its wheel is not installed"):
+            choose_encoder(refused, lambda message: None)

@@ -55,7 +55,7 @@ def test_with_no_active_space_requests_follow_mess_encoder(settings):
     assert (auto.encoder, musicnn.encoder) == ("auto", "musicnn")
 
 
-@pytest.mark.parametrize("wheel, chosen", [(True, Encoder.MUSICNN), (False, Encoder.CLASSIC)])
+@pytest.mark.parametrize("wheel, chosen", [(True, Encoder.MUSICNN_CLASSIC), (False, Encoder.CLASSIC)])
 def test_auto_jobs_record_the_encoder_the_worker_chose_once(settings, without_mert, monkeypatch, caplog, wheel, chosen):
     settings.MESS_ENCODER = "auto"
     if not wheel:

@@ -32,7 +32,7 @@ def wait_for_index(space, layer, timeout=30):
     space.refresh_from_db()
     deadline = time.monotonic() + timeout
     while True:
-        index.search(space, layer, np.ones(DIM, np.float32), 1)
+        index.search(space, layer, np.ones(space.dim, np.float32), 1)
         row = next(r for r in index.index_status() if (r["space"], r["layer"]) == (space.pk, layer))
         if row["version"] == space.version and row["backend"].startswith("faiss"):
             return row

@@ -58,6 +58,7 @@ class MusicnnEncoder:
     sample_rate = SAMPLE_RATE
     do_normalize = False
     layer_names = list(OUTPUTS)
+    layer_dims = list(OUTPUTS.values())  # before the padding to DIM
     num_layers = len(OUTPUTS)
     dim = DIM
     min_samples = N_FFT

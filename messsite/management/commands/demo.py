@@ -24,7 +24,8 @@ from messsite import demo
 from messsite.launcher import ensure_admin, ensure_curator, login_lines, platform_services, serve
 
 # What `auto` falls back to when MERT cannot run, in a few words.
-FALLBACKS = {Encoder.MUSICNN: "a pretrained music tagger, its weights in its wheel, no download",
+FALLBACKS = {Encoder.MUSICNN_CLASSIC: "a pretrained music tagger, its weights in its wheel, no download, "
+                                      "stacked with the classic descriptors for harmony",
              Encoder.CLASSIC: "MIR descriptors, no download"}
 
 
@@ -35,8 +36,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument(
             "--encoder", choices=[AUTO_ENCODER, *Encoder.values], default=AUTO_ENCODER,
-            help="auto (default): MERT when its weights load here (directory, Hugging Face cache or a download), "
-                 "else musicnn (pretrained weights in its wheel), else classic MIR descriptors.",
+            help="auto (default): MERT + classic descriptors when MERT's weights load here (directory, Hugging "
+                 "Face cache or a download), else musicnn (pretrained weights in its wheel) + classic, "
+                 "else classic MIR descriptors alone.",
         )
         parser.add_argument("--no-serve", action="store_true", help="Prepare everything, then stop (tests, CI).")
         parser.add_argument("--limit", type=int, metavar="N", help="Only the first N excerpts of the demo corpus.")
@@ -85,7 +87,7 @@ class Command(BaseCommand):
             space = demo.encoder_space(encoder)
         except EncoderUnavailable as exc:
             raise CommandError(str(exc)) from exc
-        if encoder == Encoder.MERT or requested == encoder:
+        if encoder == Encoder.MERT_CLASSIC or requested == encoder:
             self.stdout.write(f"Encoder: {encoder} ({why}).")
             outcome = f"{encoder} ({why})"
         else:
