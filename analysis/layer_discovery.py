@@ -5,12 +5,14 @@ and the space's aspect map in words. Web-safe."""
 from dataclasses import dataclass
 
 from django import forms
+from django.conf import settings
+from django.template.defaultfilters import pluralize
 from django.utils import timezone
 from django.utils.formats import date_format
 
 from analysis.models import ProbeRun
 from analysis.probe_results import heatmap
-from recommendations.aspects import aspect_map
+from recommendations.aspects import aspect_map, map_run
 
 # A sequential light-to-dark blue scale (ColorBrewer "Blues") for R² from 0 to 1; scores
 # below 0 (worse than predicting the mean) take the lightest colour.
@@ -56,6 +58,8 @@ class AspectRow:
     run: int | None
     evidence: list[tuple[str, float]]  # (target, R²) at the chosen layers
     problem: str
+    retrieval: str  # the labelled task behind the choice and its scores, in words; "" without one
+    agreement: str  # "in 92% of 200 bootstrap samples ...", "" without evidence
 
 
 def runs_of(space):
@@ -143,15 +147,45 @@ def aspect_rows(space):
             name=choice.name, description=choice.description, layers=layers, r2=choice.r2,
             confidence=choice.confidence, origin=origin, source=choice.source, run=choice.run,
             evidence=sorted(choice.evidence.items()), problem=choice.problem,
+            retrieval=_retrieval_words(space, choice.retrieval),
+            agreement=_agreement_words(choice),
         ))  # fmt: skip
     return rows
+
+
+def _retrieval_words(space, retrieval):
+    if not retrieval:
+        return ""
+    return (f"{retrieval['task'].replace('_', ' ')}: {retrieval['metric']} {retrieval['score']:.2f} over "
+            f"{retrieval['queries']} queries; best single layer {space.layer_label(retrieval['best_layer'])} "
+            f"{retrieval['best_layer_score']:.2f}; the R² choice {retrieval['r2_choice_score']:.2f}")
+
+
+def _agreement_words(choice):
+    if choice.agreement is None:
+        return ""
+    kept = "; kept from the previous map (the new best was within the noise)" if choice.kept_previous else ""
+    return f"best in {choice.agreement:.0%} of {choice.agreement_basis}{kept}"
+
+
+def map_note(space, runs):
+    """Which run sets the map, and why a newer finished run does not (too few tracks)."""
+    chosen = map_run(space)
+    minimum = settings.MESS_ASPECT_MIN_TRACKS
+    newest = next((run for run in runs if run.status == ProbeRun.Status.SUCCEEDED), None)
+    note = f"A probe run sets the map when it probed at least {minimum} tracks (MESS_ASPECT_MIN_TRACKS)."
+    if newest is not None and newest != chosen:
+        note += (f" Run {newest.pk} probed {newest.tracks} track{pluralize(newest.tracks)}, fewer than that: "
+                 f"its choices are shown with it, but the map " +
+                 (f"still comes from run {chosen.pk}." if chosen else "keeps its defaults."))
+    return note
 
 
 def page(space, query):
     """The page's content for `space` and the query string: its runs and the run chosen
     (?run=ID, else default_run), with that run's heatmap once it has succeeded, and the aspect map."""
     runs = list(runs_of(space))
-    content = {"aspects": aspect_rows(space), "runs": runs,
+    content = {"aspects": aspect_rows(space), "runs": runs, "map_note": map_note(space, runs),
                "active_runs": [run for run in runs if run.status in ProbeRun.ACTIVE_STATES]}
     if not runs:
         return content

@@ -250,6 +250,10 @@ class ProbeRun(models.Model):
         default=dict, blank=True, help_text="Per target: the weighted probe's scores, layer weights and gain."
     )
     baseline = models.JSONField(default=dict, blank=True, help_text="Per target: what chance scores.")
+    aspect_choices = models.JSONField(
+        default=dict, blank=True,
+        help_text="Per aspect: the layers chosen, their retrieval evidence and agreement (analysis/aspect_choice.py).",
+    )
     requested_by = models.ForeignKey("auth.User", null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)

@@ -19,12 +19,14 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
+from analysis.aspect_choice import choose_aspects
 from analysis.embeddings import load_window_features, local_file
 from analysis.models import ProbeResult, ProbeRun, TrackFeatures
 from analysis.probes import DEFAULT_ALPHAS, empty_cells, probe_layers
 from analysis.progress import throttled
 from analysis.target_specs import specs, target_names
 from analysis.targets import TargetError, cached_targets
+from catalog.models import Track
 
 log = logging.getLogger(__name__)
 Status = ProbeRun.Status
@@ -67,12 +69,25 @@ def run_probe(run_id, *, on_progress=None):
             )
         except ValueError as exc:  # too few tracks for the folds, a target without values, ...
             raise ProbeFailed(f"Cannot probe: {exc}") from exc
-        timings = {"targets_and_features": collected - began, "probes": time.perf_counter() - collected}
+        probed = time.perf_counter()
+        report(99.0, "choosing each aspect's layers")
+        aspects = choose_aspects(run, result, chosen, X, groups, Track.objects.in_bulk(np.unique(groups).tolist()),
+                                 previous_choices(run.space))
+        timings = {"targets_and_features": collected - began, "probes": probed - collected,
+                   "aspects": time.perf_counter() - probed}
     except ProbeFailed as exc:
         fail_run(run.pk, str(exc))
         return run
-    store_results(run, result.to_dict(), chosen, skipped, dropped, parameters, timings)
+    store_results(run, result.to_dict(), chosen, skipped, dropped, parameters, timings, aspects)
     return run
+
+
+def previous_choices(space):
+    """{aspect: {"layers": ...}} of the space's map run, which a new run may replace."""
+    from recommendations.aspects import map_run, run_choices
+
+    previous = map_run(space)
+    return {name: {"layers": choice.layers} for name, choice in run_choices(previous).items()} if previous else {}
 
 
 def collect(run, names, report):
@@ -154,7 +169,7 @@ def midi_file(track):
 
 
 @transaction.atomic
-def store_results(run, report, chosen, skipped, dropped, parameters, timings):
+def store_results(run, report, chosen, skipped, dropped, parameters, timings, aspect_choices):
     ProbeResult.objects.filter(run=run).delete()  # a re-delivered run replaces its results
     ProbeResult.objects.bulk_create(
         ProbeResult(run=run, layer=int(layer), target=target, alphas=scores.pop("alpha"), **scores)
@@ -165,7 +180,7 @@ def store_results(run, report, chosen, skipped, dropped, parameters, timings):
         status=Status.SUCCEEDED, progress=100, stage="done", finished_at=timezone.now(),
         target_specs=[asdict(spec) for spec in chosen], weighted=report["weighted"], baseline=report["baseline"],
         tracks=report["samples"]["tracks"], windows=report["samples"]["windows"], skipped=skipped,
-        dropped_targets=dropped,
+        dropped_targets=dropped, aspect_choices=aspect_choices,
         parameters=parameters, timings=timings,
     )
 

@@ -273,6 +273,12 @@ MESS_PGVECTOR_EF_SEARCH = env_int("MESS_PGVECTOR_EF_SEARCH", 100)
 MESS_TARGET_CACHE_DIR = Path(env_str("MESS_TARGET_CACHE_DIR", str(DATA_DIR / "targets")))
 # An aspect uses a probe run's layer weights only when they beat its best layer's R² by more.
 MESS_ASPECT_WEIGHTED_GAIN = float(env_str("MESS_ASPECT_WEIGHTED_GAIN", "0.02"))
+# A probe run sets the aspect map only when it probed at least this many tracks; a smaller
+# run is shown with its evidence but changes nothing (analysis/aspect_choice.py).
+MESS_ASPECT_MIN_TRACKS = env_int("MESS_ASPECT_MIN_TRACKS", 30)
+# A new run keeps an aspect's previous choice unless its best beats it by more than this
+# (R² or MAP), or by twice the spread of their difference over resamples when that is larger.
+MESS_ASPECT_SWITCH_MARGIN = float(env_str("MESS_ASPECT_SWITCH_MARGIN", "0.02"))
 
 # --- API ------------------------------------------------------------------------------
 REST_FRAMEWORK = {

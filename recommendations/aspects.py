@@ -1,10 +1,13 @@
 """Musical aspects ("brightness", "timbre", ...) and the layers that carry them.
 
 A space's aspect map takes each aspect from, in order of precedence: a curator's pin
-(PinnedAspect), the space's newest finished probe run (`choices_from_run`: the layer, or
-layer weights, that best predicts the aspect's proxy targets), then the space's default
-(`default_map`). What a layer means is measured on the space itself, so the defaults
-quote evidence only where it was measured on that very model:
+(PinnedAspect), the space's map run (`map_run`: the newest finished probe run of at least
+MESS_ASPECT_MIN_TRACKS tracks, so that a run on a few tracks never flips the map), then
+the space's default (`default_map`). A run's choices (analysis/aspect_choice.py, stored on
+the run) come from R² of the aspect's proxy targets and, where the tracks carry labels,
+from retrieval, with their agreement across resamples; runs from before that was stored
+are read by `choices_from_run` (R² alone). What a layer means is measured on the space
+itself, so the defaults quote evidence only where it was measured on that very model:
 
 - DEFAULT_MAP is MERT-v1-95M's (13 hidden states: 0 = the input projection, 1-12 the
   transformer layers), for MERT spaces of that shape. brightness, timbre, structure come
@@ -50,6 +53,10 @@ class AspectChoice:
     problem: str = ""  # why the aspect cannot be used in this space; empty when it can
     run: int | None = None  # the probe run behind the choice
     evidence: dict[str, float] = field(default_factory=dict)  # target -> R² at the chosen layers
+    retrieval: dict | None = None  # the labelled retrieval task that backs the choice, and its scores
+    agreement: float | None = None  # share of resamples in which the choice is the best candidate
+    agreement_basis: str = ""  # what was resampled
+    kept_previous: bool = False  # the previous map's choice stayed (its loss was within the noise)
 
     @property
     def available(self):
@@ -89,11 +96,19 @@ def default_map(space):
     }
 
 
+def map_run(space):
+    """The probe run the space's map comes from: the newest finished one that probed at
+    least MESS_ASPECT_MIN_TRACKS tracks, or None."""
+    return ProbeRun.objects.filter(
+        space=space, status=ProbeRun.Status.SUCCEEDED, tracks__gte=settings.MESS_ASPECT_MIN_TRACKS
+    ).order_by("-finished_at").first()
+
+
 def aspect_map(space):
-    """Every known aspect for `space`, in DEFAULT_MAP's order: pinned, else from the newest
-    finished probe run, else the space's default. Entries naming layers the space does not
-    have (a pin) carry a `problem` saying so."""
-    run = ProbeRun.objects.filter(space=space, status=ProbeRun.Status.SUCCEEDED).order_by("-finished_at").first()
+    """Every known aspect for `space`, in DEFAULT_MAP's order: pinned, else from the map
+    run, else the space's default. Entries naming layers the space does not have (a pin)
+    carry a `problem` saying so."""
+    run = map_run(space)
     probed = _run_choices(run) if run else None
     defaults = default_map(space)
     result = {name: probed[0].get(name, default) if probed else default for name, default in defaults.items()}
@@ -132,7 +147,8 @@ def choices_from_run(run_id, r2, aspects, weighted):
         weights, score = {layers[best]: 1.0}, float(scores[best])
         evidence = {t: float(table[best, i]) for i, t in enumerate(targets) if not np.isnan(table[best, i])}
         blended = [weighted.get(t) or {} for t in targets]
-        if all(w.get("r2") is not None and w.get("weights") for w in blended):
+        # A target whose weighted probe left a layer unscored (None) has no usable weights.
+        if all(w.get("r2") is not None and w.get("weights") and None not in w["weights"] for w in blended):
             blended_score = float(np.mean([w["r2"] for w in blended]))
             if blended_score - score > settings.MESS_ASPECT_WEIGHTED_GAIN:
                 shares = np.mean([w["weights"] for w in blended], axis=0)
@@ -159,8 +175,37 @@ def _run_choices(run):
         for layer, target, value in ProbeResult.objects.filter(run=run).values_list("layer", "target", "r2"):
             r2.setdefault(layer, {})[target] = value
         aspects = {spec["name"]: spec["aspect"] for spec in run.target_specs}
-        _derived[key] = choices_from_run(run.pk, r2, aspects, run.weighted), r2, aspects
+        choices = choices_from_run(run.pk, r2, aspects, run.weighted)
+        if run.aspect_choices:
+            choices = {name: _stored(choices[name], stored, r2, aspects)
+                       for name, stored in run.aspect_choices.items() if name in choices}
+        _derived[key] = choices, r2, aspects
     return _derived[key]
+
+
+def run_choices(run):
+    """{aspect: AspectChoice} that a finished run makes (whether or not it sets the map)."""
+    return _run_choices(run)[0]
+
+
+def _stored(r2_choice, stored, r2, aspects):
+    """The AspectChoice of a run's stored choice: its layers, with the R² evidence at them
+    when it is one layer (else the R² choice's figure stays, for the mix it was)."""
+    layers = {int(layer): float(weight) for layer, weight in stored["layers"].items()}
+    choice = replace(r2_choice, layers=layers, retrieval=stored.get("retrieval"), agreement=stored.get("agreement"),
+                     agreement_basis=stored.get("agreement_basis", ""), kept_previous=stored.get("kept_previous", False))
+    if layers == r2_choice.layers:
+        return choice
+    if len(layers) == 1:
+        [layer] = layers
+        evidence = {t: r2[layer][t] for t, aspect in aspects.items()
+                    if aspect == r2_choice.name and r2.get(layer, {}).get(t) is not None}
+        score = float(np.mean(list(evidence.values()))) if evidence else None
+        return replace(choice, r2=score, evidence=evidence, confidence=confidence(score) if evidence else "low")
+    # A mix chosen by retrieval: no single R² describes it; its confidence is its agreement.
+    agreement = stored.get("agreement") or 0.0
+    return replace(choice, r2=None, evidence={},
+                   confidence="high" if agreement >= 0.8 else "medium" if agreement >= 0.5 else "low")
 
 
 def _pinned(pin, current, probed):

@@ -172,6 +172,17 @@ class EvidenceField(serializers.Field):
         return [{"target": t, "r2": r2} for t, r2 in sorted(evidence.items(), key=lambda item: -item[1])]
 
 
+class RetrievalEvidenceSerializer(serializers.Serializer):
+    task = serializers.CharField(help_text="same_work (harmony) or same_instrument (timbre).")
+    description = serializers.CharField()
+    metric = serializers.CharField(help_text="MAP: mean average precision over the queries.")
+    score = serializers.FloatField(help_text="The choice's score.")
+    queries = serializers.IntegerField(help_text="Tracks with at least one relevant other track.")
+    best_layer = serializers.IntegerField(help_text="The best single layer at the task.")
+    best_layer_score = serializers.FloatField()
+    r2_choice_score = serializers.FloatField(help_text="The score of what R² alone would have chosen.")
+
+
 class AspectSerializer(serializers.Serializer):
     name = serializers.CharField()
     description = serializers.CharField()
@@ -188,6 +199,16 @@ class AspectSerializer(serializers.Serializer):
     evidence = EvidenceField(help_text="Per proxy target of the aspect, the R² behind the choice.")
     available = serializers.BooleanField(help_text="Whether the active space has the layers this aspect uses.")
     problem = serializers.CharField(help_text="Why the aspect is unavailable; empty when it is available.")
+    retrieval = RetrievalEvidenceSerializer(
+        allow_null=True, help_text="The labelled retrieval task that backs the choice, when the run's tracks had labels."
+    )
+    agreement = serializers.FloatField(
+        allow_null=True, help_text="Share of resamples (see agreement_basis) in which the choice is the best candidate."
+    )
+    agreement_basis = serializers.CharField(help_text="What was resampled: outer folds (R²) or bootstrapped queries.")
+    kept_previous = serializers.BooleanField(
+        help_text="The previous map's choice stayed: the new run's best did not beat it by more than the noise."
+    )
 
 
 class AspectMapSerializer(serializers.Serializer):

@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from analysis.models import ProbeResult, ProbeRun
-from recommendations.aspects import DEFAULT_MAP, aspect_map, choices_from_run, confidence, default_map
+from recommendations.aspects import DEFAULT_MAP, aspect_map, choices_from_run, confidence, default_map, map_run
 from recommendations.models import PinnedAspect
 from tests.factories import make_user
 from tests.test_recommender import make_space
@@ -56,9 +56,9 @@ def test_confidence_labels(r2, label):
     assert confidence(r2) == label
 
 
-def finished_run(space, minutes_ago=0):
+def finished_run(space, minutes_ago=0, tracks=40):
     run = ProbeRun.objects.create(
-        space=space, status=ProbeRun.Status.SUCCEEDED,
+        space=space, status=ProbeRun.Status.SUCCEEDED, tracks=tracks,
         finished_at=timezone.now() - timedelta(minutes=minutes_ago),
         target_specs=[{"name": t, "aspect": a} for t, a in ASPECTS.items()],
         weighted={t: weighted() for t in ASPECTS},
@@ -88,6 +88,18 @@ def test_the_newest_finished_run_wins_and_a_pin_wins_over_it():
     PinnedAspect.objects.create(space=space, aspect="rhythm", layers={"0": 1, "2": 3})
     rhythm = aspect_map(space)["rhythm"]
     assert rhythm.layers == {0: 0.25, 2: 0.75} and (rhythm.r2, rhythm.confidence) == (None, "pinned")
+
+
+@pytest.mark.django_db
+def test_a_run_on_fewer_tracks_than_the_minimum_does_not_set_the_map(settings):
+    settings.MESS_ASPECT_MIN_TRACKS = 30
+    space = make_space()
+    small = finished_run(space, tracks=29)
+    assert aspect_map(space)["brightness"] == default_map(space)["brightness"]
+    enough = finished_run(space, minutes_ago=10, tracks=30)  # older, but large enough
+    assert map_run(space) == enough and aspect_map(space)["brightness"].run == enough.pk
+    settings.MESS_ASPECT_MIN_TRACKS = 29
+    assert aspect_map(space)["brightness"].run == small.pk
 
 
 @pytest.mark.django_db

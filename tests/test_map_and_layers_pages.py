@@ -325,13 +325,14 @@ def test_a_run_that_is_not_the_active_spaces_is_a_form_error(client, probed, cho
     assert 'id="id_run_error" role="alert"' in response.text and "r2-heatmap" not in response.text
 
 
-def test_the_aspect_map_shows_layers_confidence_and_where_each_choice_comes_from(client, probed):
+def test_the_aspect_map_shows_layers_confidence_and_where_each_choice_comes_from(client, probed, settings):
+    settings.MESS_ASPECT_MIN_TRACKS = 9  # the run's
     space, run = probed
     PinnedAspect.objects.create(space=space, aspect="timbre", layers={"0": 1, "2": 1},
                                 pinned_by=make_user("curator", staff=True))
     table = element(client.get("/layers/").text, "table", "aspect-map")
     rows = {row.get("id").removeprefix("aspect-"): row.findall("td") for row in table.find("tbody")}
-    layers, r2, confidence, source, evidence = (text(cell) for cell in rows["brightness"])
+    layers, r2, confidence, source, evidence, retrieval = (text(cell) for cell in rows["brightness"])
     assert (layers, r2, confidence) == ("Layer 0: input", "0.80", "medium")
     assert source == f"probe run {run.pk}" and rows["brightness"][3].find("a").get("href") == f"?run={run.pk}"
     assert evidence == "spectral_centroid 0.90 spectral_rolloff 0.70"
@@ -344,6 +345,40 @@ def test_the_aspect_map_shows_layers_confidence_and_where_each_choice_comes_from
     assert text(rows["harmony"][0]) == "Layer 0: input (33%), Layer 1: middle (33%), Layer 2: top (33%)"
     badges = table.findall(".//span[@class='badge badge-pinned']")
     assert len(badges) == 1
+    assert retrieval == "—none"  # a run from before retrieval evidence was stored
+
+
+def test_a_run_shows_its_retrieval_evidence_and_agreement(client, probed, settings):
+    settings.MESS_ASPECT_MIN_TRACKS = 9
+    space, run = probed
+    ProbeRun.objects.filter(pk=run.pk).update(aspect_choices={"brightness": {
+        "layers": {"2": 1.0}, "agreement": 0.92, "agreement_basis": "200 bootstrap samples of 9 queries (retrieval)",
+        "kept_previous": True, "retrieval": {
+            "task": "same_work", "description": "...", "metric": "MAP", "score": 0.91, "queries": 9,
+            "best_layer": 2, "best_layer_score": 0.91, "r2_choice_score": 0.4},
+    }})
+    table = element(client.get("/layers/").text, "table", "aspect-map")
+    rows = {row.get("id").removeprefix("aspect-"): row.findall("td") for row in table.find("tbody")}
+    assert text(rows["brightness"][0]) == "Layer 2: top"
+    assert text(rows["brightness"][5]) == (
+        "same work: MAP 0.91 over 9 queries; best single layer Layer 2: top 0.91; the R² choice 0.40 "
+        "best in 92% of 200 bootstrap samples of 9 queries (retrieval); kept from the previous map "
+        "(the new best was within the noise)")
+    api = client.get("/api/v1/aspects/").json()
+    [brightness] = [a for a in api["aspects"] if a["name"] == "brightness"]
+    assert brightness["agreement"] == 0.92 and brightness["retrieval"]["best_layer"] == 2
+
+
+def test_a_run_on_too_few_tracks_is_shown_but_does_not_set_the_map(client, probed, settings):
+    settings.MESS_ASPECT_MIN_TRACKS = 30
+    space, run = probed
+    response = client.get("/layers/")
+    note = text(element(response.text, "p", "aspect-map-note"))
+    assert note == (f"A probe run sets the map when it probed at least 30 tracks (MESS_ASPECT_MIN_TRACKS). "
+                    f"Run {run.pk} probed 9 tracks, fewer than that: its choices are shown with it, "
+                    "but the map keeps its defaults.")
+    table = element(response.text, "table", "aspect-map")
+    assert text(table.find("tbody").find("tr").findall("td")[3]) == "default before any probe: every layer equally"
 
 
 def test_layer_discovery_explains_what_to_do_when_there_is_nothing_yet(client):

@@ -104,6 +104,10 @@ def test_aspects_show_the_active_spaces_map_with_its_evidence(client, corpus):
         "problem": "",
         "run": None,
         "evidence": [],
+        "retrieval": None,
+        "agreement": None,
+        "agreement_basis": "",
+        "kept_previous": False,
     }
     harmony = aspects["harmony"]
     assert (harmony["available"], harmony["r2"], harmony["confidence"]) == (True, None, "none")
