@@ -119,13 +119,21 @@ def test_unknown_targets_are_refused_before_a_run_exists(catalogue):
     assert not ProbeRun.objects.exists()
 
 
-def test_the_command_runs_here_and_prints_the_best_layers(catalogue, capsys):
+def test_the_command_runs_here_and_prints_the_best_layers(catalogue, capsys, settings):
     call_command("probe", "--sync", "--folds", "3", "--targets", "spectral_centroid,rms_level")
     out = capsys.readouterr().out
     run = ProbeRun.objects.get()
     assert run.status == ProbeRun.Status.SUCCEEDED
     assert f"Probe run {run.pk}: 9 tracks, 27 windows" in out
     assert "spectral_centroid" in out and "rms_level" in out and "R²" in out
+    assert "  brightness    Layer " in out and "of outer folds (R²)" in out and "the map is unchanged" not in out
+    assert aspect_map(run.space)["brightness"].run == run.pk
+
+    settings.MESS_ASPECT_MIN_TRACKS = 10
+    call_command("probe", "--sync", "--folds", "3", "--targets", "spectral_centroid,rms_level")
+    out = capsys.readouterr().out
+    assert "The run probed 9 tracks, fewer than the 10 a run needs to set the aspect map" in out
+    assert aspect_map(run.space)["brightness"].run is None  # neither run of 9 tracks sets it now
 
 
 # --- API ----------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """`manage.py probe`: queue (or, with --sync, run here) layer discovery on a space."""
 
+from django.conf import settings
 from django.core.management import BaseCommand, CommandError
 
 from analysis.models import EmbeddingSpace, ProbeResult, ProbeRun
@@ -61,6 +62,21 @@ class Command(BaseCommand):
             chance = run.baseline.get(spec["name"], {}).get("shuffled", {}).get("r2")
             shuffled = f"  (shuffled {chance:6.3f})" if chance is not None else ""
             self.stdout.write(f"  {spec['name']:<22} {spec['aspect']:<13} {where}{shuffled}")
+        self.stdout.write("Aspects (layers chosen; retrieval where the tracks carry labels; agreement):")
+        for name, choice in run.aspect_choices.items():
+            layers = ", ".join(f"{run.space.layer_label(int(layer))} ({weight:.0%})"
+                               for layer, weight in choice["layers"].items())
+            retrieval = choice["retrieval"]
+            found = (f"; {retrieval['task']} {retrieval['metric']} {retrieval['score']:.3f} (best single layer "
+                     f"{retrieval['best_layer_score']:.3f})") if retrieval else ""
+            kept = ", kept from the previous map" if choice["kept_previous"] else ""
+            self.stdout.write(f"  {name:<13} {layers}{found}; best in {choice['agreement']:.0%} of "
+                              f"{choice['agreement_basis']}{kept}")
+        minimum = settings.MESS_ASPECT_MIN_TRACKS
+        if run.tracks < minimum:
+            self.stdout.write(self.style.WARNING(
+                f"The run probed {run.tracks} tracks, fewer than the {minimum} a run needs to set the aspect map "
+                "(MESS_ASPECT_MIN_TRACKS): the map is unchanged."))
 
 
 def run_here(run, stream):
