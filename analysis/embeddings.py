@@ -25,8 +25,9 @@ from catalog.models import Track
 
 def store_track_embeddings(track, space, *, track_mean, window_means, window_starts, tags=None):
     """Replace the track's embeddings in `space`: one vector per layer (the track mean,
-    [layers, dim]) in the database, the per-window means ([windows, layers, dim]) as
-    float16 .npy in storage, and its auto-tags ({tag: score}) when the encoder has them."""
+    [layers, dim]) in the database, each at its layer's own width (`space.layer_dim`: the
+    rest is zero padding), the per-window means ([windows, layers, dim]) as float16 .npy in
+    storage, and its auto-tags ({tag: score}) when the encoder has them."""
     expected = (space.num_layers, space.dim)
     if track_mean.shape != expected or window_means.shape[1:] != expected:
         raise ValueError(f"embeddings of shape {track_mean.shape}/{window_means.shape} do not fit {space} {expected}")
@@ -38,7 +39,7 @@ def store_track_embeddings(track, space, *, track_mean, window_means, window_sta
             old = TrackFeatures.objects.filter(track=track, space=space).first()
             TrackEmbedding.objects.filter(track=track, space=space).delete()
             TrackEmbedding.objects.bulk_create(
-                TrackEmbedding(track=track, space=space, layer=layer, vector=vector)
+                TrackEmbedding(track=track, space=space, layer=layer, vector=vector[: space.layer_dim(layer)])
                 for layer, vector in enumerate(track_mean.astype(np.float32))
             )
             TrackFeatures.objects.update_or_create(
@@ -88,9 +89,16 @@ def local_file(storage, name):
 
 
 def track_vectors(track, space):
-    """[layers, dim] float32 from the database, or None when the track has none in `space`."""
+    """[layers, dim] float32 from the database (narrower layers padded again), or None when
+    the track has none in `space`."""
     rows = list(TrackEmbedding.objects.filter(track=track, space=space).order_by("layer").values_list("vector", flat=True))
-    return np.stack(rows).astype(np.float32) if rows else None
+    return np.stack([padded(row, space.dim) for row in rows]) if rows else None
+
+
+def padded(vectors, dim):
+    """float32 vectors (the last axis) zero-padded to `dim`: what a layer narrower than its space stores."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    return np.pad(vectors, [(0, 0)] * (vectors.ndim - 1) + [(0, dim - vectors.shape[-1])])
 
 
 def is_current(track, space):

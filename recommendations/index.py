@@ -18,11 +18,11 @@ one host share one copy in the page cache and only one of them builds each versi
 Deleting embeddings moves the version too (a trigger, see migrations), so deleted
 tracks leave the index at the next rebuild.
 
-An index holds only the leading `space.layer_dim(layer)` dimensions of a layer's vectors:
-the rest is zero padding (a layer narrower than its space's widest, e.g. a classic layer
-in a stack with musicnn), which changes no inner product or norm, so the cosines are the
-same and memory is not spent on zeros. Queries are cut to the index's width, and vectors
-read back are padded again to the space's dim.
+A layer narrower than its space's widest (e.g. a classic layer in a stack with musicnn)
+is stored and indexed at its own width, `space.layer_dim(layer)`: its padding is zeros,
+which change no inner product or norm, so cosines are the same and memory is not spent on
+them. Queries are cut to the index's width, and vectors read back are padded again to the
+space's dim.
 """
 
 import fcntl
@@ -42,6 +42,7 @@ import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
 
+from analysis.embeddings import padded
 from analysis.models import EmbeddingSpace
 from recommendations import pgsearch
 
@@ -134,8 +135,7 @@ def vectors(space, layer, track_ids):
     if (rows < 0).any():
         missing = np.asarray(track_ids)[rows < 0].tolist()
         raise KeyError(f"no layer-{layer} embedding in space {space.pk} for tracks {missing[:10]}")
-    held = entry.index.reconstruct_batch(rows)
-    return np.pad(held, ((0, 0), (0, space.dim - held.shape[1])))
+    return padded(entry.index.reconstruct_batch(rows), space.dim)
 
 
 def index_status():
@@ -205,10 +205,10 @@ def read_vectors(space_id, layer):
             others = [pool.submit(_copy_in_snapshot, snapshot, space_id, layer, part, parts)
                       for part in range(1, parts)]
             shares = [_copy_rows(cursor, space_id, layer, 0, parts)] + [other.result() for other in others]
-    rows, ids, matrix = (np.concatenate(part) for part in zip(*(_parse_copy(data, dim, space_id, layer)
+    width = _width(dim, layer_dims, layer)
+    rows, ids, matrix = (np.concatenate(part) for part in zip(*(_parse_copy(data, width, space_id, layer)
                                                                 for data in shares)))
     del shares
-    matrix = _held(matrix, layer_dims, layer)
     faiss.normalize_L2(matrix)
     return version, rows, ids, matrix
 
@@ -222,8 +222,7 @@ def read_changes(space_id, layer, previous):
         cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         cursor.execute("SELECT version, dim, layer_dims::text FROM analysis_embeddingspace WHERE id = %s", [space_id])
         version, dim, layer_dims = cursor.fetchone()
-        if previous.index.d != _width(dim, layer_dims, layer):
-            return None
+        width = _width(dim, layer_dims, layer)
         current = _copy_row_ids(cursor, space_id, layer)
         kept = np.isin(previous.embedding_rows, current)
         new = current[~np.isin(current, previous.embedding_rows)]
@@ -231,8 +230,7 @@ def read_changes(space_id, layer, previous):
             return None
         data = _copy_out(cursor, "SELECT id, track_id, vector FROM analysis_trackembedding WHERE id = ANY(%s)",
                          [new.tolist()])
-    rows, ids, fresh = _parse_copy(data, dim, space_id, layer)
-    fresh = _held(fresh, layer_dims, layer)
+    rows, ids, fresh = _parse_copy(data, width, space_id, layer)
     faiss.normalize_L2(fresh)
     kept = np.flatnonzero(kept)
     matrix = np.concatenate([previous.index.reconstruct_batch(kept), fresh])
@@ -292,11 +290,6 @@ def _width(dim, layer_dims, layer):
     """EmbeddingSpace.layer_dim from the row's columns (layer_dims as JSON text)."""
     widths = json.loads(layer_dims)
     return widths[layer] if widths else dim
-
-
-def _held(matrix, layer_dims, layer):
-    """The columns of [n, dim] vectors that an index holds (module docstring)."""
-    return np.ascontiguousarray(matrix[:, : _width(matrix.shape[1], layer_dims, layer)])
 
 
 def build(matrix):

@@ -2,15 +2,18 @@
 process has no in-memory index for a (space, layer), and the engine that scales past one host.
 
 `analysis_trackembedding.vector` has no fixed dimension (spaces of different sizes share
-the table), and pgvector indexes only fixed-size columns. So each (space, layer) gets a
-partial HNSW index on the expression ``vector::vector(dim)``; queries repeat that exact
-expression and WHERE clause (with the ids inlined as literals) so the planner can use it.
+the table, and a layer is stored at its own width, `space.layer_dim`), and pgvector
+indexes only fixed-size columns. So each (space, layer) gets a partial HNSW index on the
+expression ``vector::vector(width)``; queries repeat that exact expression and WHERE clause
+(with the ids inlined as literals) so the planner can use it. Queries come at the space's
+dim and are cut to the layer's width (the rest is padding).
 """
 
 import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
 
+from analysis.embeddings import padded
 from analysis.models import TrackEmbedding
 
 
@@ -26,7 +29,7 @@ def ensure_hnsw_indexes(space, layers=None):
         for layer in range(space.num_layers) if layers is None else layers:
             cursor.execute(
                 f"CREATE INDEX IF NOT EXISTS {index_name(space.pk, layer)} ON analysis_trackembedding "
-                f"USING hnsw ((vector::vector({int(space.dim)})) vector_cosine_ops) "
+                f"USING hnsw ((vector::vector({int(space.layer_dim(layer))})) vector_cosine_ops) "
                 f"WHERE {_predicate(space.pk, layer)}"
             )
 
@@ -35,9 +38,10 @@ def search(space, layer, query, k, *, exclude=(), allowed=None):
     """Up to k (track_id, cosine) best first, as `recommendations.index.search`."""
     if k <= 0 or (allowed is not None and not allowed):
         return []
-    distance = f"(vector::vector({int(space.dim)})) <=> %(query)s::vector({int(space.dim)})"
+    width = int(space.layer_dim(layer))
+    distance = f"(vector::vector({width})) <=> %(query)s::vector({width})"
     conditions = [_predicate(space.pk, layer)]
-    params = {"query": _vector_literal(query), "k": int(k)}
+    params = {"query": _vector_literal(np.asarray(query).ravel()[:width]), "k": int(k)}
     if exclude:
         conditions.append("NOT (track_id = ANY(%(exclude)s))")
         params["exclude"] = [int(i) for i in exclude]
@@ -68,8 +72,8 @@ def fetch_vectors(space, layer, track_ids):
     missing = [i for i in track_ids if i not in found]
     if missing:
         raise KeyError(f"no layer-{layer} embedding in space {space.pk} for tracks {missing[:10]}")
-    matrix = np.array([found[i] for i in track_ids], dtype=np.float32).reshape(len(track_ids), space.dim)
-    return normalised(matrix)
+    matrix = np.array([found[i] for i in track_ids], dtype=np.float32).reshape(len(track_ids), space.layer_dim(layer))
+    return padded(normalised(matrix), space.dim)
 
 
 def normalised(matrix):

@@ -9,7 +9,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from analysis.classic import ClassicEncoder
 from analysis.embeddings import load_window_features, track_vectors
 from analysis.extraction import load_encoder
-from analysis.models import EmbeddingSpace, Encoder, TrackFeatures, TrackTags
+from analysis.models import EmbeddingSpace, Encoder, TrackEmbedding, TrackFeatures, TrackTags
 from analysis.musicnn.encoder import load_musicnn
 from analysis.stack import StackedEncoder, nearest_windows
 from catalog.intake import ingest_upload
@@ -85,7 +85,9 @@ def test_extraction_probe_index_and_queries_in_a_stacked_space(stacked_catalogue
     assert space.layer_dims == load_encoder(Encoder.MUSICNN_CLASSIC).layer_dims
     features = TrackFeatures.objects.get(space=space, track=tracks[0])
     assert load_window_features(features.path).shape == (features.num_windows, 17, 753)
-    assert track_vectors(tracks[0], space).shape == (17, 753)
+    assert track_vectors(tracks[0], space).shape == (17, 753)  # padded again when read
+    stored = TrackEmbedding.objects.filter(space=space, track=tracks[0]).order_by("layer")
+    assert [len(row.vector) for row in stored] == space.layer_dims  # stored at each layer's own width
     assert TrackTags.objects.filter(space=space).count() == len(tracks)
 
     # Before a probe every aspect uses every layer of both encoders, and says it has no evidence.
