@@ -1,6 +1,6 @@
 """The classic MIR encoder: MERT's output shape and window rule, similarity that means
-something (pitch, timbre, tempo apart; gain ignored where it should be), determinism, and
-an identity that follows the code."""
+something (pitch, timbre, tempo apart; harmony across timbres, down to the bass; gain
+ignored where it should be), determinism, and an identity that follows the code."""
 
 from pathlib import Path
 
@@ -55,7 +55,7 @@ def layer(name):
 
 
 def test_identity_attributes_describe_the_space(encoder):
-    assert (encoder.encoder, encoder.model_id, encoder.sample_rate) == ("classic", "classic-mir-v1", 22050)
+    assert (encoder.encoder, encoder.model_id, encoder.sample_rate) == ("classic", "classic-mir-v2", 22050)
     assert encoder.layer_names == list(LAYERS) and encoder.num_layers == len(LAYERS) == 8
     assert encoder.dim == max(LAYERS.values()) + 1  # the anchor dimension
     assert len(encoder.weights_hash) == 64 and encoder.weights_hash == ClassicEncoder().weights_hash
@@ -125,6 +125,71 @@ def test_pitch_class_separates_c_from_f_sharp_in_the_harmony_layers(tracks):
         same = cosine(tracks["c"][layer(name)], tracks["c_louder"][layer(name)])
         other = cosine(tracks["c"][layer(name)], tracks["f_sharp"][layer(name)])
         assert same > 0.99 and other < 0.3, name
+
+
+# Two progressions of four one-second chords, played twice: C Am F G and C minor's Cm Ab Fm G
+# (sharing C, F, G and the G chord), each chord's lowest note a bass in octave 3 or 2.
+PROGRESSION = ((48, 60, 64, 67), (45, 57, 60, 64), (41, 57, 60, 65), (43, 55, 59, 62))
+OTHER_PROGRESSION = ((48, 60, 63, 67), (44, 56, 60, 63), (41, 56, 60, 65), (43, 55, 59, 62))
+# The same in the bass register (65-100 Hz fifths), where an STFT bin is wider than a semitone.
+BASS_LINE = ((36, 43), (33, 40), (29, 36), (31, 38))
+OTHER_BASS_LINE = ((36, 43), (32, 39), (29, 36), (31, 38))
+
+
+def chords(progression, harmonics, transpose=0, cents=0.0, seconds=1.0):
+    """Each chord struck and decaying; a note is its first `harmonics` harmonics at 1/k (1: a
+    sine; 12: a bright, sawtooth-like tone whose harmonics fall in other pitch classes)."""
+    t = np.arange(round(seconds * SR)) / SR
+    envelope = np.minimum(1, t / 0.02) * np.exp(-1.5 * t)
+    played = []
+    for chord in progression:
+        tone = 0
+        for note in chord:
+            freq = 440 * 2 ** ((note + transpose - 69 + cents / 100) / 12)
+            partials = [k for k in range(1, harmonics + 1) if k * freq < SR / 2]
+            tone = tone + sum(np.sin(2 * np.pi * k * freq * t) / k for k in partials)
+        played.append(tone * envelope)
+    signal = np.concatenate(played * 2)
+    return 0.3 * signal / np.abs(signal).max()
+
+
+@pytest.fixture(scope="module")
+def progressions(encoder, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("progressions")
+    signals = {
+        "sine": chords(PROGRESSION, 1),
+        "bright": chords(PROGRESSION, 12),
+        "other": chords(OTHER_PROGRESSION, 12),
+        "semitone_up": chords(PROGRESSION, 12, transpose=1),
+        "20_cents_sharp": chords(PROGRESSION, 12, cents=20),
+        "bass_sine": chords(BASS_LINE, 1),
+        "bass_bright": chords(BASS_LINE, 12),
+        "other_bass": chords(OTHER_BASS_LINE, 1),
+        "bass_semitone_up": chords(BASS_LINE, 1, transpose=1),
+    }
+    return {key: encode(encoder, folder, signal, f"{key}.wav").track_mean for key, signal in signals.items()}
+
+
+@pytest.mark.parametrize("name", ["chroma", "tonnetz"])
+def test_harmony_layers_hear_the_progression_not_the_timbre(progressions, name):
+    def similarity(a, b):
+        return cosine(progressions[a][layer(name)], progressions[b][layer(name)])
+
+    across_timbres = similarity("sine", "bright")
+    assert across_timbres > 0.97
+    assert across_timbres - similarity("bright", "other") > 0.1  # another progression, same timbre
+    assert similarity("bright", "semitone_up") < 0.5  # the key matters
+    assert similarity("bright", "20_cents_sharp") > 0.98  # tuning barely does
+
+
+@pytest.mark.parametrize("name", ["chroma", "tonnetz"])
+def test_harmony_layers_resolve_bass_notes(progressions, name):
+    def similarity(a, b):
+        return cosine(progressions[a][layer(name)], progressions[b][layer(name)])
+
+    across_timbres = similarity("bass_sine", "bass_bright")
+    assert across_timbres > 0.95 and across_timbres - similarity("bass_sine", "other_bass") > 0.05
+    assert similarity("bass_sine", "bass_semitone_up") < 0.5
 
 
 def test_timbre_layers_separate_a_tone_from_noise(tracks):
