@@ -40,7 +40,7 @@ def test_malformed_boolean_is_a_clear_configuration_error():
 def test_an_unknown_encoder_is_a_clear_configuration_error():
     result = run_manage("check", env={"MESS_ENCODER": "wav2vec"})
     assert result.returncode != 0
-    assert "MESS_ENCODER='wav2vec' is not one of: auto, mert, musicnn, classic." in result.stderr
+    assert "MESS_ENCODER='wav2vec' is not one of: auto, mert, musicnn, classic, mert+classic, musicnn+classic." in result.stderr
 
 
 def test_settings_follow_database_and_redis_urls():
