@@ -2,10 +2,12 @@
 
 Each (work, ensemble) pair becomes one excerpt: the score's first measures are given a
 General-MIDI program per part, written as MIDI, cut at the excerpt length and played by
-FluidSynth with the TimGM6mb SoundFont that pretty_midi ships. The MIDI is kept beside
-its WAV, so probing can read the score. Nothing is random and no file holds a
-timestamp, so a rendering gives the same bytes every time (with the same FluidSynth
-library: Debian's libfluidsynth3 does the synthesis).
+FluidSynth with a SoundFont: by default the TimGM6mb that pretty_midi ships; another
+(SOUNDFONTS, or any .sf2/.sf3 file) renders the same excerpts with other timbres into
+files of their own, so a model can be asked to find a work across renderings. The MIDI
+is kept beside its WAV, so probing can read the score. Nothing is random and no file
+holds a timestamp, so a rendering gives the same bytes every time (with the same
+FluidSynth library: Debian's libfluidsynth3 does the synthesis).
 
 music21, pretty_midi and fluidsynth are worker packages (requirements/ml.txt), imported
 inside the functions that use them: the web process never loads them.
@@ -29,11 +31,64 @@ SAMPLE_RATE = 24_000  # MERT's rate: extraction needs no resampling, and the fil
 MAX_MEASURES = 64  # more than 40 s of the fastest work listed; parsing on is wasted time
 FADE_SECONDS = 0.25  # the cut falls mid-note: a short fade instead of a click
 PEAK = 0.9  # every excerpt peaks here, so ensembles differ by timbre rather than level
-PERFORMER = "FluidSynth, TimGM6mb SoundFont"
 
 
 class DemoCorpusError(Exception):
     """The demo corpus cannot be rendered on this machine."""
+
+
+@dataclass(frozen=True)
+class SoundFont:
+    """`path` None: pretty_midi's own TimGM6mb. `key` names the rendering's subfolder and
+    dataset slug; `package` is the Debian package that installs the file."""
+
+    key: str
+    name: str
+    path: str | None = None
+    package: str = ""
+
+    @property
+    def performer(self):
+        return f"FluidSynth, {self.name} SoundFont"
+
+    @property
+    def dataset(self):
+        """(slug, name) of the dataset this rendering imports into by default."""
+        if self.key == DEFAULT_SOUNDFONT:
+            return DATASET_SLUG, DATASET_NAME
+        return f"{DATASET_SLUG}-{self.key}", f"{DATASET_NAME} ({self.name})"
+
+
+DEFAULT_SOUNDFONT = "timgm6mb"
+SOUNDFONTS = {
+    font.key: font
+    for font in (
+        SoundFont(DEFAULT_SOUNDFONT, "TimGM6mb"),
+        # Sampled instruments, recorded otherwise than TimGM6mb's (sf3: FluidSynth reads it).
+        SoundFont("musescore", "MuseScore_General", "/usr/share/sounds/sf3/MuseScore_General.sf3",
+                  "musescore-general-soundfont-small"),
+        SoundFont("fluidr3", "FluidR3_GM", "/usr/share/sounds/sf2/FluidR3_GM.sf2", "fluid-soundfont-gm"),
+        # FM synthesis (an OPL-3 chip's sounds): the farthest timbre from the sampled ones.
+        SoundFont("opl3", "OPL-3_FM_128M", "/usr/share/sounds/sf2/OPL-3_FM_128M.sf2", "opl3-soundfont"),
+    )
+}
+
+
+def find_soundfont(name_or_path):
+    """The SoundFont named by its key in SOUNDFONTS or by the path of a .sf2/.sf3 file;
+    DemoCorpusError when its file is missing (naming the Debian package for a known one)."""
+    font = SOUNDFONTS.get(name_or_path.lower())
+    if font is None:
+        path = Path(name_or_path).expanduser()
+        if path.suffix.lower() not in (".sf2", ".sf3") or not path.is_file():
+            raise DemoCorpusError(
+                f"No SoundFont {name_or_path!r}: give one of {', '.join(SOUNDFONTS)} or the path of a .sf2/.sf3 file."
+            )
+        font = SoundFont(slugify(path.stem), path.stem, str(path.resolve()))
+    if font.path and not Path(font.path).is_file():
+        raise DemoCorpusError(f"The {font.name} SoundFont is not installed ({font.path}): "
+                              f"apt-get install {font.package}.")
+    return font
 
 
 @dataclass(frozen=True)
@@ -112,16 +167,20 @@ WORKS = (
 
 @dataclass(frozen=True)
 class Excerpt:
-    """One work played by one ensemble, `seconds` long (less when the work is shorter)."""
+    """One work played by one ensemble, `seconds` long (less when the work is shorter),
+    rendered with `soundfont`."""
 
     work: Work
     ensemble: str
     seconds: float
+    soundfont: SoundFont = SOUNDFONTS[DEFAULT_SOUNDFONT]
 
     @property
     def stem(self):
-        # The length is in the name: excerpts of another length are other files.
-        return f"{Path(self.work.corpus_path).with_suffix('')}-{slugify(self.ensemble)}-{self.seconds:g}s"
+        # The length is in the name: excerpts of another length are other files. Another
+        # SoundFont's renderings are other files too, in a subfolder of their own.
+        stem = f"{Path(self.work.corpus_path).with_suffix('')}-{slugify(self.ensemble)}-{self.seconds:g}s"
+        return stem if self.soundfont.key == DEFAULT_SOUNDFONT else f"{self.soundfont.key}/{stem}"
 
     @property
     def audio_name(self):
@@ -132,9 +191,9 @@ class Excerpt:
         return f"{self.stem}.mid"
 
 
-def plan(seconds=DEFAULT_SECONDS, limit=None):
+def plan(seconds=DEFAULT_SECONDS, limit=None, soundfont=SOUNDFONTS[DEFAULT_SOUNDFONT]):
     """The excerpts to render, work by work (so each score is parsed once), the first `limit`."""
-    return [Excerpt(work, ensemble, seconds) for work in WORKS for ensemble in work.ensembles][:limit]
+    return [Excerpt(work, ensemble, seconds, soundfont) for work in WORKS for ensemble in work.ensembles][:limit]
 
 
 def render(excerpt, root):
@@ -145,7 +204,7 @@ def render(excerpt, root):
         return False
     midi = _orchestrated_midi(excerpt)
     _cut(midi, excerpt.seconds)
-    audio = _synthesize(midi, excerpt.seconds)
+    audio = _synthesize(midi, excerpt.seconds, excerpt.soundfont.path)
     audio_path.parent.mkdir(parents=True, exist_ok=True)
     # The WAV goes last: its presence marks a finished pair for the next run.
     _write_atomically(midi_path, midi.write)
@@ -162,7 +221,7 @@ def entries(excerpts, root):
                 "title": f"{excerpt.work.title} ({excerpt.ensemble})",
                 "composer": excerpt.work.composer,
                 "work": excerpt.work.work,
-                "performer": PERFORMER,
+                "performer": excerpt.soundfont.performer,
                 "external_id": excerpt.audio_name,
                 "metadata": {
                     "instrument": excerpt.ensemble,
@@ -223,8 +282,9 @@ def _cut(midi, seconds):
         setattr(midi, events, [e for e in getattr(midi, events) if e.time < seconds])
 
 
-def _synthesize(midi, seconds):
-    """Mono float audio at SAMPLE_RATE, at most `seconds` long, faded out and at PEAK."""
+def _synthesize(midi, seconds, soundfont_path=None):
+    """Mono float audio at SAMPLE_RATE, at most `seconds` long, faded out and at PEAK;
+    played with the SoundFont file at `soundfont_path`, else pretty_midi's TimGM6mb."""
     try:
         import fluidsynth  # noqa: F401  pretty_midi would only say it is not installed
     except ImportError as exc:
@@ -232,7 +292,7 @@ def _synthesize(midi, seconds):
             f"Rendering needs FluidSynth ({exc}): apt-get install libfluidsynth3, "
             "then pip install -r requirements/ml.txt."
         ) from exc
-    audio = midi.fluidsynth(fs=SAMPLE_RATE)[: int(seconds * SAMPLE_RATE)]
+    audio = midi.fluidsynth(fs=SAMPLE_RATE, synthesizer=soundfont_path)[: int(seconds * SAMPLE_RATE)]
     fade = min(len(audio), int(FADE_SECONDS * SAMPLE_RATE))
     audio[len(audio) - fade :] *= np.linspace(1.0, 0.0, fade)
     return audio * (PEAK / np.abs(audio).max())

@@ -7,7 +7,6 @@ import pytest
 from analysis.aspect_choice import choose_aspects
 from analysis.models import ProbeRun
 from analysis.probes import ProbeReport, Scores
-from analysis.retrieval import average_precision, query_average_precisions, relevance
 from analysis.target_specs import specs
 from tests.factories import make_dataset
 from tests.test_recommender import make_space, track
@@ -90,13 +89,3 @@ def test_the_previous_choice_stays_unless_it_clearly_loses(labelled):
     moved = choose_aspects(run, report, TARGETS, X, groups, tracks, previous={"brightness": {"layers": {"0": 1}}})
     assert moved["brightness"]["layers"] == {"1": 1.0} and not moved["brightness"]["kept_previous"]
 
-
-def test_average_precision_and_relevance():
-    assert average_precision([True, False, True]) == pytest.approx((1 + 2 / 3) / 2)
-    same_work, same_composer, same_instrument = relevance(
-        ["A", "a ", "B"], ["W1", "w1", "W1"], ["piano", "organ", "piano"]
-    )
-    assert same_work.tolist() == [[False, True, False], [True, False, False], [False, False, False]]
-    assert same_composer[0, 1] and same_instrument[0, 2] and not same_instrument[0, 0]
-    similarity = np.array([[1, 0.9, 0.1], [0.2, 1, 0.8], [0, 0, 1]])
-    assert query_average_precisions(similarity, same_work).tolist() == [1.0, 0.5]

@@ -118,3 +118,31 @@ def test_the_web_modules_do_not_load_music21_or_a_synthesizer():
         timeout=120, env={**os.environ, "DJANGO_SETTINGS_MODULE": "messsite.settings"},
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_another_soundfont_renders_other_files_into_its_own_dataset(tmp_path, rendered):
+    font = demo_corpus.find_soundfont("opl3")  # Debian's opl3-soundfont: FM synthesis
+    excerpt = demo_corpus.plan(seconds=SECONDS, limit=1, soundfont=font)[0]
+    assert excerpt.stem == f"opl3/{EXCERPTS[0].stem}"
+    out = StringIO()
+    call_command("make_demo_corpus", limit=1, seconds=SECONDS, soundfont="opl3", output=str(tmp_path), stdout=out)
+    assert "1 rendered, 0 reused, 1 imported" in out.getvalue()
+    [track] = Dataset.objects.get(slug="demo-opl3", name="Demo corpus (OPL-3_FM_128M)").tracks.all()
+    assert track.performer == "FluidSynth, OPL-3_FM_128M SoundFont"
+    assert track.metadata["instrument"] == EXCERPTS[0].ensemble
+    assert (tmp_path / excerpt.audio_name).is_file() and (tmp_path / excerpt.midi_name).is_file()
+    # The same score, played otherwise.
+    assert digest(tmp_path / excerpt.midi_name) == digest(rendered / EXCERPTS[0].midi_name)
+    assert digest(tmp_path / excerpt.audio_name) != digest(rendered / EXCERPTS[0].audio_name)
+    assert not Dataset.objects.filter(slug="demo").exists()
+
+
+def test_a_soundfont_that_is_not_there_is_refused_by_name(tmp_path, monkeypatch):
+    output = tmp_path / "corpus"
+    with pytest.raises(CommandError, match="No SoundFont '/nowhere/piano.sf2': give one of timgm6mb, musescore"):
+        call_command("make_demo_corpus", soundfont="/nowhere/piano.sf2", output=str(output), stdout=StringIO())
+    missing = demo_corpus.SoundFont("opl3", "OPL-3_FM_128M", str(tmp_path / "gone.sf2"), "opl3-soundfont")
+    monkeypatch.setitem(demo_corpus.SOUNDFONTS, "opl3", missing)
+    with pytest.raises(CommandError, match="apt-get install opl3-soundfont"):
+        call_command("make_demo_corpus", soundfont="opl3", output=str(output), stdout=StringIO())
+    assert not output.exists() and not Dataset.objects.exists()

@@ -1,4 +1,4 @@
-"""Retrieval quality: `python -m bench.quality [--dataset demo] [--prepare] [--plot FILE]`.
+"""Retrieval quality: `python -m bench.quality [--dataset demo] [--prepare] [--stability] [--plot FILE] [--cross-plot FILE]`.
 
 For every embedding space holding the dataset's tracks and every layer, ranks the
 dataset's other tracks by cosine similarity of their stored track vectors and reports:
@@ -15,10 +15,26 @@ labelled dataset works: `--dataset smd` on SMD with real MERT weights, say.
 
 `--prepare` first builds the demo corpus (manage.py make_demo_corpus) and extracts it in
 this process with the classic encoder, with musicnn's two checkpoints (MSD_musicnn and
-MTT_musicnn: two spaces) when its wheel is installed, and with MERT when its weights load;
-tracks already extracted in a space are skipped. For the spaces with tags (musicnn) it
+MTT_musicnn: two spaces) and the musicnn + classic stack when its wheel is installed, and
+with MERT and MERT + classic when its weights load; tracks already extracted in a space
+are skipped. Each space is then probed on the demo (manage.py probe), whose labels back
+the harmony and timbre aspects by retrieval (analysis/aspect_choice.py). For the spaces with tags (musicnn) it
 also prints each instrument's three best tags (tag scores averaged over its tracks). Run
 it with MESS_DATA_DIR pointing at a scratch directory to keep data/ clean.
+
+Generalisation, through the REST API (bench/quality/crossrender.py): `--prepare` also
+renders the demo with two other SoundFonts (RENDERINGS: MuseScore_General's samples and
+an OPL-3's FM sounds, each its own dataset) and extracts them in the same spaces. Then
+gunicorn serves the platform on loopback and, with each space holding the renderings
+active in turn, every layer and aspect (GET /api/v1/aspects/) is asked GET
+/api/v1/tracks/{id}/similar/?dataset=<other rendering>&k=<all of it> for each track of
+the demo and of the other rendering; relevant: the same work there. Reported, both
+directions averaged: MAP, MAP "strict" (the same work in another ensemble: the rendition
+of the very same ensemble dropped from the ranking) and P@5, against a random ranking
+and the 20-line baseline: librosa's chroma_cqt averaged over each file, ranked by cosine.
+
+`--stability` (bench/quality/stability.py) probes the default space (the stack) again
+after 5 % more demo tracks of the same kind arrive, and compares its aspect map.
 """
 
 import argparse
@@ -29,54 +45,12 @@ from pathlib import Path
 import django
 import numpy as np
 
+from bench.quality.crossrender import baselines, dataset_labels, evaluate_over_api, http_getter, mean_chroma
+from bench.quality.measures import SHUFFLES, TOP, average_precision, random_scores, relevance, scores  # noqa: F401
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "messsite.settings")
-SHUFFLES, TOP = 200, 5
-
-
-def average_precision(ranked_relevant):
-    """AP of one ranking, given as booleans in rank order (at least one True)."""
-    ranked_relevant = np.asarray(ranked_relevant, dtype=bool)
-    ranks = np.flatnonzero(ranked_relevant) + 1
-    return float(np.mean(np.arange(1, len(ranks) + 1) / ranks))
-
-
-def relevance(composers, works, instruments):
-    """(same work, same composer, same instrument): [n, n] booleans, never a track to
-    itself. Same work: another rendition (same composer and work; another instrument when
-    both name one). Same instrument: both name the same one."""
-    n = len(composers)
-    other = ~np.eye(n, dtype=bool)
-    composer = np.array([c.strip().lower() for c in composers])
-    same_composer = (composer[:, None] == composer[None, :]) & other
-    work = np.array([f"{c}\n{w.strip().lower()}" if w else "" for c, w in zip(composer, works)])
-    same_work = (work[:, None] == work[None, :]) & (work[:, None] != "") & other
-    named = np.array([bool(i) for i in instruments])
-    instrument = np.array([i or "" for i in instruments])
-    same_instrument = named[:, None] & named[None, :] & (instrument[:, None] == instrument[None, :]) & other
-    return same_work & ~same_instrument, same_composer, same_instrument
-
-
-def scores(similarity, same_work, same_composer, same_instrument):
-    """(MAP same work, P@TOP same composer, P@TOP same instrument) of the rankings by
-    `similarity` [n, n]; NaN where no query has a relevant track."""
-    aps, composer_precisions, instrument_precisions = [], [], []
-    for query in range(len(similarity)):
-        order = np.argsort(-similarity[query], kind="stable")
-        order = order[order != query]
-        if same_work[query].any():
-            aps.append(average_precision(same_work[query, order]))
-        composer_precisions.append(same_composer[query, order[:TOP]].mean())
-        if same_instrument[query].any():
-            instrument_precisions.append(same_instrument[query, order[:TOP]].mean())
-    return tuple(float(np.mean(values)) if values else float("nan")
-                 for values in (aps, composer_precisions, instrument_precisions))
-
-
-def random_scores(same_work, same_composer, same_instrument, seed=0):
-    rng = np.random.default_rng(seed)
-    n = len(same_work)
-    runs = [scores(rng.random((n, n)), same_work, same_composer, same_instrument) for _ in range(SHUFFLES)]
-    return tuple(float(v) for v in np.nanmean(runs, axis=0))
+# The demo corpus rendered with other SoundFonts (catalog.demo_corpus.SOUNDFONTS), the first the reference.
+RENDERINGS = ("timgm6mb", "musescore", "opl3")
 
 
 def space_vectors(space, tracks):
@@ -117,34 +91,149 @@ def instrument_tags(space, tracks, top=3):
 
 
 def prepare(stream):
-    """The demo corpus, extracted here by the classic encoder, musicnn (both checkpoints)
-    when its wheel is installed and MERT when its weights can be had: the same checks and
-    extraction as `manage.py demo` (analysis.encoder_choice, messsite/demo.py)."""
+    """The demo corpus in each of RENDERINGS whose SoundFont is installed, extracted here
+    by the classic encoder, musicnn (both checkpoints) when its wheel is installed and
+    MERT when its weights can be had: the same checks and extraction as `manage.py demo`
+    (analysis.encoder_choice, messsite/demo.py)."""
     from django.core.management import call_command
     from django.test import override_settings
 
     from analysis.encoder_choice import mert_problem, musicnn_problem
-    from catalog.demo_corpus import DATASET_SLUG
+    from bench.quality.stability import probe_demo
+    from catalog.demo_corpus import DATASET_SLUG, DemoCorpusError, find_soundfont
     from catalog.models import Dataset
     from messsite import demo
 
-    call_command("make_demo_corpus", stdout=stream)
-    tracks = list(Dataset.objects.get(slug=DATASET_SLUG).tracks.order_by("pk"))
+    tracks = []
+    for key in RENDERINGS:
+        try:
+            slug, _name = find_soundfont(key).dataset
+        except DemoCorpusError as exc:
+            print(f"not rendering with {key}: {exc}", file=stream)
+            continue
+        call_command("make_demo_corpus", soundfont=key, stdout=stream)
+        tracks += Dataset.objects.get(slug=slug).tracks.order_by("pk")
     runs = [("classic", {})]  # (encoder, settings for its extraction)
     problem = musicnn_problem()
     if problem is None:
         runs += [("musicnn", {"MESS_MUSICNN_MODEL": model}) for model in ("MSD_musicnn", "MTT_musicnn")]
+        runs.append(("musicnn+classic", {}))
     else:
         print(f"musicnn is not available here: {problem}", file=stream)
     problem = mert_problem(lambda line: print(line, file=stream))
     if problem is None:
-        runs.append(("mert", {}))
+        runs += [("mert", {}), ("mert+classic", {})]
     else:
         print(f"MERT weights are not available here, so MERT does not run: {problem}", file=stream)
+    demo_dataset = Dataset.objects.get(slug=DATASET_SLUG)
     for encoder, options in runs:
         print(f"extracting {len(tracks)} tracks with {options.get('MESS_MUSICNN_MODEL', encoder)}...", file=stream)
         with override_settings(**options):
-            demo.extract_here(tracks, encoder, stream)
+            space, _count = demo.extract_here(tracks, encoder, stream)
+        # Aspects mean something only once probed: on the demo, whose labels back harmony and timbre.
+        probe_demo(space, demo_dataset, stream)
+
+
+def default_space():
+    """The space `make demo` serves (MESS_ENCODER=auto): MERT + classic where MERT ran, else
+    musicnn + classic, else the active one."""
+    from analysis.models import EmbeddingSpace, Encoder
+    from analysis.services import active_space
+
+    stacks = EmbeddingSpace.objects.filter(encoder__in=[Encoder.MERT_CLASSIC, Encoder.MUSICNN_CLASSIC])
+    return stacks.order_by("encoder").first() or active_space()
+
+
+def cross_rendering():
+    """({slug: dataset name}, reference slug, {other slug: (chroma scores, random scores)},
+    [(space, [(row label, {other slug: scores})])]) of the renderings present
+    (crossrender.evaluate_over_api), asked of gunicorn with each space active in turn;
+    None without a second rendering."""
+    from django.contrib.auth import get_user_model
+    from rest_framework.authtoken.models import Token
+
+    from analysis.models import EmbeddingSpace
+    from analysis.services import activate_space, active_space
+    from bench.search.http import gunicorn
+    from catalog.demo_corpus import SOUNDFONTS
+    from catalog.models import Dataset, Track
+    from recommendations.recommender import MAX_K
+
+    slugs = [slug for slug in (SOUNDFONTS[key].dataset[0] for key in RENDERINGS)
+             if Dataset.objects.filter(slug=slug).exists()]
+    if len(slugs) < 2:
+        return None
+    reference, others = slugs[0], slugs[1:]
+    spaces = EmbeddingSpace.objects.all()
+    for slug in slugs:  # a space must hold every rendering
+        spaces = spaces.filter(pk__in=EmbeddingSpace.objects.filter(embeddings__track__dataset__slug=slug))
+    token = Token.objects.get_or_create(user=get_user_model().objects.get_or_create(username="quality-bench")[0])[0]
+    previous = active_space()
+    results = []
+    try:
+        with gunicorn() as (port, _server):
+            get = http_getter(f"http://127.0.0.1:{port}", token.key)
+            labels = {slug: dataset_labels(get, slug) for slug in slugs}
+            chroma = mean_chroma(Track.objects.filter(dataset__slug__in=slugs))
+            base = {other: baselines(labels[reference], labels[other], chroma) for other in others}
+            for space in spaces.order_by("pk"):
+                activate_space(space)  # the API serves the active space
+                by_other = {other: evaluate_over_api(get, reference, other, MAX_K, space.layer_label)
+                            for other in others}
+                rows = [(label, {other: by_other[other][i][1] for other in others})
+                        for i, (label, _scores) in enumerate(by_other[others[0]])]
+                results.append((space, rows))
+    finally:
+        if previous is not None:
+            activate_space(previous)
+    names = dict(Dataset.objects.filter(slug__in=slugs).values_list("slug", "name"))
+    return names, reference, base, results
+
+
+def print_cross(names, reference, base, results):
+    columns = ("MAP", "strict", f"P@{TOP}", "vs chroma")
+    print(f"\nCross-rendering retrieval through the API: {names[reference]} against "
+          f"{' and '.join(names[o] for o in base)}, both ways; relevant: the same work "
+          f"(strict: in another ensemble); vs chroma: MAP / the chroma baseline's MAP")
+    print(f"{'space':<40}{'layer / aspect':<52}" + "".join(f"{names[o][:38]:>40}" for o in base))
+    print(f"{'':<92}" + "".join("".join(f"{c:>10}" for c in columns) for _ in base))
+
+    def line(space, label, by_other):
+        cells = "".join(f"{by_other[o][0]:>10.3f}{by_other[o][1]:>10.3f}{by_other[o][2]:>10.3f}"
+                        f"{by_other[o][0] / base[o][0][0]:>9.2f}x" for o in base)
+        print(f"{space[:39]:<40}{label[:51]:<52}{cells}")
+
+    line("", "random ranking", {o: base[o][1] for o in base})
+    line("", "chroma_cqt mean + cosine (baseline)", {o: base[o][0] for o in base})
+    for space, rows in results:
+        for i, (label, by_other) in enumerate(rows):
+            line(space.name if i == 0 else "", label, by_other)
+
+
+def plot_cross(names, reference, base, results, path):
+    """MAP same work per layer, one panel per other rendering; dotted: chroma, dashed: random."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(base), figsize=(6 * len(base), 4), squeeze=False)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for axis, other in zip(axes[0], base):
+        for (space, rows), colour in zip(results, colours):
+            layers = [(label, scores[other]) for label, scores in rows if label.startswith("Layer")]
+            axis.plot(range(len(layers)), [s[0] for _, s in layers], marker="o", color=colour, label=space.name)
+            axis.plot(range(len(layers)), [s[1] for _, s in layers], marker="x", linestyle=":", color=colour)
+        axis.axhline(base[other][0][0], color="black", linestyle="-.", linewidth=1, label="chroma_cqt baseline")
+        axis.axhline(base[other][1][0], color="grey", linestyle="--", linewidth=1, label="random ranking")
+        axis.set_title(f"same work: {names[reference]} vs {names[other]}", fontsize=9)
+        axis.set_xlabel("layer")
+        axis.set_ylabel("MAP (x: strict)")
+        axis.set_ylim(0, 1)
+        axis.grid(alpha=0.3)
+    fig.legend(*axes[0][0].get_legend_handles_labels(), loc="lower center", ncol=3, fontsize=7)
+    fig.tight_layout(rect=(0, 0.12, 1, 1))
+    fig.savefig(path, dpi=80)
 
 
 def plot(results, path):
@@ -176,12 +265,17 @@ def main():
     parser.add_argument("--dataset", default="demo", help="slug of a labelled dataset (default: the demo corpus)")
     parser.add_argument("--prepare", action="store_true", help="build and extract the demo corpus first")
     parser.add_argument("--plot", help="where to write the plot (default DATA_DIR/quality.png)")
+    parser.add_argument("--cross-plot", help="where to write the cross-rendering plot "
+                        "(default DATA_DIR/quality-cross.png)")
+    parser.add_argument("--stability", action="store_true",
+                        help="also probe the default space (the stack) again with 5%% more demo tracks and compare its aspect map")
     args = parser.parse_args()
     django.setup()
     from django.conf import settings
     from django.core.management import call_command
 
     from analysis.models import EmbeddingSpace
+    from bench.quality.stability import print_table, stability
     from catalog.models import Dataset
     from messsite.embedded import EmbeddedServices
 
@@ -197,6 +291,8 @@ def main():
         spaces = EmbeddingSpace.objects.filter(embeddings__track__dataset=dataset).distinct().order_by("pk")
         results = [(space, *evaluate(space, tracks)) for space in spaces]
         tags = {space.name: instrument_tags(space, tracks) for space in spaces}
+        cross = cross_rendering() if args.dataset == "demo" else None
+        stable = stability(default_space(), sys.stderr) if args.stability else None
     finally:
         services.stop()
     if not results:
@@ -218,6 +314,13 @@ def main():
     path = Path(args.plot or settings.DATA_DIR / "quality.png")
     plot(results, path)
     print(f"plot: {path}")
+    if cross:
+        print_cross(*cross)
+        path = Path(args.cross_plot or settings.DATA_DIR / "quality-cross.png")
+        plot_cross(*cross, path)
+        print(f"plot: {path}")
+    if stable:
+        print_table(*stable)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 
 import numpy as np
 import psutil
@@ -112,24 +113,7 @@ def run(track_ids, workers=2, loads=((1, 5, None), (50, 15, None)), log=print):
     (see `load`; a rate below 1 is that fraction of the capacity the last closed-loop load
     measured). Returns ([(clients, seconds, rate, p50, p99, rps, errors)], [(rss, uss, pss)
     per worker])."""
-    port = free_port()
-    env = {**os.environ, "API_THROTTLE_ANON": "1000000/min", "API_THROTTLE_USER": "1000000/min"}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "messsite.wsgi", "--bind", f"127.0.0.1:{port}",
-         "--workers", str(workers), "--log-level", "warning"],
-        env=env, start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if get(port, "/api/v1/health", timeout=5)[0] < 500:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise RuntimeError("gunicorn did not come up")
-            time.sleep(0.3)
+    with gunicorn(workers) as (port, server):
         status, body = get(port, PATH.format(int(track_ids[0])))
         if status != 200:
             raise RuntimeError(f"similar endpoint answered {status}: {body[:300]!r}")
@@ -151,6 +135,31 @@ def run(track_ids, workers=2, loads=((1, 5, None), (50, 15, None)), log=print):
                 f"{rps:.0f} req/s, {errors} errors")
         pids = [c.pid for c in psutil.Process(server.pid).children()]
         return results, memory(pids)
+
+
+@contextmanager
+def gunicorn(workers=2):
+    """(port, process) of gunicorn serving the platform on loopback, as `manage.py up`
+    starts it (sync workers), with throttling off; stopped on leaving."""
+    port = free_port()
+    env = {**os.environ, "API_THROTTLE_ANON": "1000000/min", "API_THROTTLE_USER": "1000000/min"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "messsite.wsgi", "--bind", f"127.0.0.1:{port}",
+         "--workers", str(workers), "--log-level", "warning"],
+        env=env, start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if get(port, "/api/v1/health", timeout=5)[0] < 500:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise RuntimeError("gunicorn did not come up")
+            time.sleep(0.3)
+        yield port, server
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         try:

@@ -24,17 +24,26 @@ class Command(BaseCommand):
         parser.add_argument(
             "--output", metavar="DIR", help="Cache folder of the rendered files (default DATA_DIR/demo-corpus)."
         )
+        parser.add_argument(
+            "--soundfont", default=demo_corpus.DEFAULT_SOUNDFONT, metavar="NAME|FILE",
+            help=f"SoundFont to render with: one of {', '.join(demo_corpus.SOUNDFONTS)} (default "
+            f"{demo_corpus.DEFAULT_SOUNDFONT}, pretty_midi's own) or a .sf2/.sf3 file. Another one renders "
+            "into a subfolder of its own and imports into “Demo corpus (its name)”, slug demo-NAME.",
+        )
+        parser.add_argument("--dataset", metavar="SLUG", help="Import into this dataset instead (created if missing).")
 
-    def handle(self, *args, limit, seconds, output, **options):
+    def handle(self, *args, limit, seconds, output, soundfont, dataset, **options):
         if limit is not None and limit < 1:
             raise CommandError("--limit must be at least 1.")
         if seconds <= 0:
             raise CommandError("--seconds must be positive.")
         root = Path(output or settings.DATA_DIR / "demo-corpus").expanduser().resolve()
-        excerpts = demo_corpus.plan(seconds=seconds, limit=limit)
         try:
+            font = demo_corpus.find_soundfont(soundfont)
+            slug, name = font.dataset
+            excerpts = demo_corpus.plan(seconds=seconds, limit=limit, soundfont=font)
             dataset = importers.dataset_for(
-                Dataset.SourceKind.DEMO, root, slug=demo_corpus.DATASET_SLUG, name=demo_corpus.DATASET_NAME
+                Dataset.SourceKind.DEMO, root, slug=dataset or slug, name=name if dataset in (None, slug) else dataset
             )
             rendered = 0
             for excerpt in excerpts:
