@@ -271,11 +271,15 @@ def test_a_track_without_embeddings_or_a_platform_without_a_space_is_refused(cor
 def test_only_a_mert_95m_space_starts_from_merts_map_every_other_space_from_all_its_layers():
     small = make_space("small", active=False)  # a MERT of 3 layers: not the model the defaults were measured on
     full = make_space("full", active=False, num_layers=13, dim=768)
-    musicnn = EmbeddingSpace.objects.create(
-        name="musicnn", encoder="musicnn", model_id="MTT_musicnn", weights_hash="m" * 64, num_layers=9, dim=753,
-        sample_rate=16000, window_seconds=2.992, overlap=0,
-    )  # fmt: skip
-    for space in (small, musicnn):
+    others = [
+        EmbeddingSpace.objects.create(
+            name=encoder, encoder=encoder, model_id=encoder, weights_hash=encoder[0] * 64, num_layers=layers, dim=dim,
+            sample_rate=16000, window_seconds=2.992, overlap=0,
+        )
+        for encoder, layers, dim in (("musicnn", 9, 753), ("classic", 8, 39), ("musicnn+classic", 17, 753),
+                                     ("mert+classic", 21, 768))
+    ]  # fmt: skip
+    for space in (small, *others):
         choices = aspect_map(space)
         assert all(c.available and c.r2 is None and c.confidence == "none" and not c.evidence for c in choices.values())
         assert all(c.layers == pytest.approx({layer: 1 / space.num_layers for layer in range(space.num_layers)})
