@@ -57,17 +57,20 @@ def choose_aspects(run, report, specs, X, groups, tracks, previous):
 
 
 def _settle_r2(report, targets, layers, previous):
-    """(layers, agreement, basis, kept previous) by R² over the outer folds. Stability
-    applies between single layers (a previous mix is replaced by the new choice)."""
+    """(layers, agreement, basis, kept previous) by R² over the outer folds. A previous
+    mix of layers is scored as this run's weighted probe (its weights are estimates that
+    move a little with every run: a mix chosen again keeps the previous weights)."""
     per_layer = np.nanmean(report.layers.r2[:, targets, :], axis=1)  # [L, K]
     folds = {layer: per_layer[layer] for layer in range(len(per_layer))}
     folds[WEIGHTED] = np.nanmean(report.weighted.r2[targets, :], axis=0)
     chosen = next(iter(layers)) if len(layers) == 1 else WEIGHTED
-    kept = False
-    before = [int(layer) for layer in previous["layers"]] if previous else []
-    if len(before) == 1 and before[0] in folds and before[0] != chosen and _keeps(folds[chosen], folds[before[0]]):
-        chosen, layers, kept = before[0], {before[0]: 1.0}, True
-    return layers, _agreement(folds, chosen), "outer folds (R²)", kept
+    if not previous or not all(int(layer) in folds for layer in previous["layers"]):
+        return layers, _agreement(folds, chosen), "outer folds (R²)", False
+    before_layers = {int(layer): float(weight) for layer, weight in previous["layers"].items()}
+    before = next(iter(before_layers)) if len(before_layers) == 1 else WEIGHTED
+    if before == chosen or _keeps(folds[chosen], folds[before]):
+        return before_layers, _agreement(folds, before), "outer folds (R²)", before_layers != layers
+    return layers, _agreement(folds, chosen), "outer folds (R²)", False
 
 
 class _Retrieval:

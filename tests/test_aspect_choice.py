@@ -89,3 +89,15 @@ def test_the_previous_choice_stays_unless_it_clearly_loses(labelled):
     moved = choose_aspects(run, report, TARGETS, X, groups, tracks, previous={"brightness": {"layers": {"0": 1}}})
     assert moved["brightness"]["layers"] == {"1": 1.0} and not moved["brightness"]["kept_previous"]
 
+
+
+def test_a_mix_chosen_again_keeps_its_previous_weights(labelled):
+    run, X, groups, tracks = labelled
+    report = report_preferring(1)
+    report.weighted.r2[:] = 0.95  # the weighted probe beats layer 1 by more than MESS_ASPECT_WEIGHTED_GAIN
+    previous = {"brightness": {"layers": {"0": 0.6, "1": 0.4}}}
+    brightness = choose_aspects(run, report, TARGETS, X, groups, tracks, previous=previous)["brightness"]
+    assert brightness["layers"] == {"0": 0.6, "1": 0.4} and brightness["kept_previous"]
+    report.weighted.r2[:] = 0.5  # now layer 1 alone is clearly better than any mix
+    brightness = choose_aspects(run, report, TARGETS, X, groups, tracks, previous=previous)["brightness"]
+    assert brightness["layers"] == {"1": 1.0} and not brightness["kept_previous"]
