@@ -190,22 +190,24 @@ def run_choices(run):
 
 def _stored(r2_choice, stored, r2, aspects):
     """The AspectChoice of a run's stored choice: its layers, with the R² evidence at them
-    when it is one layer (else the R² choice's figure stays, for the mix it was)."""
+    when it is one layer (a mix keeps no single R²). A choice that retrieval backs takes its
+    confidence from its agreement (a proxy target's R² does not say how well a layer finds
+    the same work); the others from R²."""
     layers = {int(layer): float(weight) for layer, weight in stored["layers"].items()}
     choice = replace(r2_choice, layers=layers, retrieval=stored.get("retrieval"), agreement=stored.get("agreement"),
                      agreement_basis=stored.get("agreement_basis", ""), kept_previous=stored.get("kept_previous", False))
-    if layers == r2_choice.layers:
-        return choice
-    if len(layers) == 1:
-        [layer] = layers
-        evidence = {t: r2[layer][t] for t, aspect in aspects.items()
-                    if aspect == r2_choice.name and r2.get(layer, {}).get(t) is not None}
+    if layers != r2_choice.layers:
+        evidence = {}
+        if len(layers) == 1:
+            [layer] = layers
+            evidence = {t: r2[layer][t] for t, aspect in aspects.items()
+                        if aspect == r2_choice.name and r2.get(layer, {}).get(t) is not None}
         score = float(np.mean(list(evidence.values()))) if evidence else None
-        return replace(choice, r2=score, evidence=evidence, confidence=confidence(score) if evidence else "low")
-    # A mix chosen by retrieval: no single R² describes it; its confidence is its agreement.
-    agreement = stored.get("agreement") or 0.0
-    return replace(choice, r2=None, evidence={},
-                   confidence="high" if agreement >= 0.8 else "medium" if agreement >= 0.5 else "low")
+        choice = replace(choice, r2=score, evidence=evidence, confidence=confidence(score) if evidence else "low")
+    if choice.retrieval:
+        agreement = choice.agreement or 0.0
+        choice = replace(choice, confidence="high" if agreement >= 0.8 else "medium" if agreement >= 0.5 else "low")
+    return choice
 
 
 def _pinned(pin, current, probed):

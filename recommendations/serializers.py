@@ -192,7 +192,8 @@ class AspectSerializer(serializers.Serializer):
     )
     confidence = serializers.CharField(
         help_text="high (R² > 0.8), medium (> 0.5), low, pinned (a curator's choice without evidence), or none "
-        "(a space not probed yet: every layer equally weighted)."
+        "(a space not probed yet: every layer equally weighted). A choice backed by retrieval: high when its "
+        "agreement is at least 0.8, medium at least 0.5, else low."
     )
     source = serializers.CharField(help_text="Where the choice comes from: a probe run, a curator's pin or a default.")
     run = serializers.IntegerField(allow_null=True, help_text="The probe run behind the choice, if any.")

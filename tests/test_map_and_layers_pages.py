@@ -360,6 +360,7 @@ def test_a_run_shows_its_retrieval_evidence_and_agreement(client, probed, settin
     table = element(client.get("/layers/").text, "table", "aspect-map")
     rows = {row.get("id").removeprefix("aspect-"): row.findall("td") for row in table.find("tbody")}
     assert text(rows["brightness"][0]) == "Layer 2: top"
+    assert text(rows["brightness"][2]) == "high"  # from its agreement, 0.92: retrieval backs it
     assert text(rows["brightness"][5]) == (
         "same work: MAP 0.91 over 9 queries; best single layer Layer 2: top 0.91; the R² choice 0.40 "
         "best in 92% of 200 bootstrap samples of 9 queries (retrieval); kept from the previous map "
