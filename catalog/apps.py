@@ -7,6 +7,9 @@ class CatalogConfig(AppConfig):
     verbose_name = "Catalogue"
 
     def ready(self):
+        from catalog import signals
         from catalog.permissions import ensure_curators_group
+
+        signals.connect()
 
         post_migrate.connect(ensure_curators_group, dispatch_uid="catalog.ensure_curators_group")

@@ -39,9 +39,24 @@ class PeaksUnavailable(Exception):
         self.status = status
 
 
+PEAKS_FOLDER = "peaks"
+
+
 def cached_peaks_name(track):
+    return peaks_name(track.sha256)
+
+
+def peaks_name(sha256):
     # The count is part of the name: a different resolution is a different file.
-    return f"peaks/{track.sha256}-{PEAK_COUNT}.json"
+    return f"{PEAKS_FOLDER}/{sha256}-{PEAK_COUNT}.json"
+
+
+def forget_peaks(sha256):
+    """Remove the cached peaks of these bytes unless a track still has them; call it after
+    the deleting transaction commits (catalog/signals.py). Peaks of another PEAK_COUNT
+    are left to `manage.py clean_orphans`."""
+    if not Track.objects.filter(sha256=sha256).exists():
+        default_storage.delete(peaks_name(sha256))
 
 
 def track_peaks_json(track):
