@@ -5,7 +5,8 @@ from django.utils.html import format_html
 
 from analysis.models import EmbeddingSpace, ExtractionJob, ProbeResult, ProbeRun
 from analysis.services import activate_space, request_probe
-from catalog.admin import queue_extraction
+from analysis.jobs import can_start_probe
+from catalog.admin import ExtractionActionsMixin, queue_extraction
 from catalog.models import Track
 
 
@@ -34,7 +35,7 @@ def progress_bar(percent, what):
 
 
 @admin.register(ExtractionJob)
-class ExtractionJobAdmin(admin.ModelAdmin):
+class ExtractionJobAdmin(ExtractionActionsMixin, admin.ModelAdmin):
     list_display = ["track", "status", "progress_bar", "worker", "attempts", "created_at", "extract_seconds", "error"]
     list_filter = ["status", "space", "track__dataset"]
     search_fields = ["track__title", "track__composer", "error", "worker"]
@@ -49,7 +50,7 @@ class ExtractionJobAdmin(admin.ModelAdmin):
     def progress_bar(self, job):
         return progress_bar(job.progress, "of windows done")
 
-    @admin.action(description="Retry the selected jobs' tracks", permissions=["change"])
+    @admin.action(description="Retry the selected jobs' tracks", permissions=["extract"])
     def retry(self, request, queryset):
         queue_extraction(self, request, Track.objects.filter(pk__in=queryset.values("track")), force=True)
 
@@ -80,7 +81,10 @@ class ProbeRunAdmin(admin.ModelAdmin):
     def progress_display(self, run):
         return progress_bar(run.progress, "done")
 
-    @admin.action(description="Run the selected probes again (same space, scope and targets)", permissions=["add"])
+    def has_start_permission(self, request):
+        return can_start_probe(request.user)  # what the jobs page and the API ask
+
+    @admin.action(description="Run the selected probes again (same space, scope and targets)", permissions=["start"])
     def run_again(self, request, queryset):
         for run in queryset:
             request_probe(run.space, dataset=run.dataset, targets=run.targets, parameters=run.parameters,

@@ -9,7 +9,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, mixins, renderers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.permissions import SAFE_METHODS, IsAdminUser, IsAuthenticated
+from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -23,7 +23,8 @@ from analysis.serializers import (
     ProbeRunDetailSerializer,
     ProbeRunSerializer,
 )
-from analysis.services import active_space, request_extraction, request_probe
+from analysis.jobs import can_request_extraction, can_start_probe
+from analysis.services import RetryRefused, active_space, request_extraction, request_probe, restart_stale_job
 from catalog.models import Track
 from messsite.api_errors import error_responses
 
@@ -31,6 +32,15 @@ from messsite.api_errors import error_responses
 class EmbeddingSpaceViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = EmbeddingSpace.objects.order_by("-is_active", "-created_at")
     serializer_class = EmbeddingSpaceSerializer
+
+
+class MayRequestExtraction(BasePermission):
+    """What the pages ask (analysis.jobs.can_request_extraction): curators, not staff alone."""
+
+    message = "Only curators (staff allowed to change tracks and extraction jobs) may queue extraction."
+
+    def has_permission(self, request, view):
+        return can_request_extraction(request.user)
 
 
 class ExtractionJobViewSet(viewsets.ReadOnlyModelViewSet):
@@ -42,11 +52,32 @@ class ExtractionJobViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = ExtractionJobSerializer
     filterset_fields = ["track", "status", "space"]
 
+    @extend_schema(
+        request=None,
+        responses={202: ExtractionJobSerializer, **error_responses(401, 403, 404, 409)},
+        description="Curators: put back in the queue a running job whose worker is gone (killed mid-track). "
+        "Refused (409) while the job is not running, or while its worker still reports and answers.",
+    )
+    @action(detail=True, methods=["post"], permission_classes=[IsAuthenticated, MayRequestExtraction])
+    def restart(self, request, pk=None):
+        job = self.get_object()
+        try:
+            restart_stale_job(job)
+        except RetryRefused as exc:
+            raise JobStillRunning(str(exc)) from exc
+        return Response(ExtractionJobSerializer(job, context={"request": request}).data,
+                        status=status.HTTP_202_ACCEPTED)
+
+
+class JobStillRunning(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "not_restartable"
+
 
 class ExtractTrackView(APIView):
-    """Staff: queue (re-)extraction of one track."""
+    """Curators: queue (re-)extraction of one track."""
 
-    permission_classes = [IsAdminUser]
+    permission_classes = [MayRequestExtraction]
 
     @extend_schema(
         request=ExtractRequestSerializer,
@@ -75,15 +106,19 @@ class ProbeExportCSVRenderer(renderers.BaseRenderer):
         return out.getvalue().encode()
 
 
-class StaffCanPost(IsAdminUser):
+class CuratorsCanPost(BasePermission):
+    """Anyone reads; starting a run asks what the pages ask (analysis.jobs.can_start_probe)."""
+
+    message = "Only curators (staff allowed to add probe runs) may start probe runs."
+
     def has_permission(self, request, view):
-        return request.method in SAFE_METHODS or super().has_permission(request, view)
+        return request.method in SAFE_METHODS or can_start_probe(request.user)
 
 
 class ProbeRunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
-    """Probe runs, newest first (filter with ?space= and ?status=); staff start new ones."""
+    """Probe runs, newest first (filter with ?space= and ?status=); curators start new ones."""
 
-    permission_classes = [StaffCanPost]
+    permission_classes = [CuratorsCanPost]
     queryset = ProbeRun.objects.select_related("dataset")
     filterset_fields = ["space", "status", "dataset"]
 

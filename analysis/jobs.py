@@ -3,25 +3,41 @@
 them from the same functions, so both say the same thing in the same words."""
 
 from collections import Counter
+from datetime import timedelta
 
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 
 from analysis.models import ExtractionJob, JobStatus, ProbeRun
+from analysis.services import SILENT_SECONDS
 
 JOBS_PER_PAGE = 50
 PROBE_RUNS_SHOWN = 20
 
 
-def can_retry_extraction(user):
-    # What the admin's "retry" action asks: staff, allowed to change extraction jobs.
-    return user.is_staff and user.has_perm("analysis.change_extractionjob")
+# Who may do what: the pages (jobs page, admin actions) and the API (analysis/api.py) ask
+# these same functions, so one account gets the same answer everywhere. Staff alone is not
+# enough: the Curators group (catalog/permissions.py) or a superuser holds these permissions.
 
 
-def can_run_probe_again(user):
-    # What the admin's "run again" action and the probe API ask: staff, allowed to add runs.
-    return user.is_staff and user.has_perm("analysis.add_proberun")
+def can_request_extraction(user):
+    """(Re-)extraction of tracks, forced or not, and restarting a stuck job: staff allowed
+    to change tracks (the admin's extract actions ask that) and extraction jobs (its retry)."""
+    return bool(
+        user.is_active and user.is_staff
+        and user.has_perm("catalog.change_track") and user.has_perm("analysis.change_extractionjob")
+    )
+
+
+def can_start_probe(user):
+    """New probe runs, from the API, the admin or the jobs page's "run again": staff allowed
+    to add probe runs."""
+    return bool(user.is_active and user.is_staff and user.has_perm("analysis.add_proberun"))
+
+
+can_retry_extraction = can_request_extraction
+can_run_probe_again = can_start_probe
 
 
 def status_filter(value):
@@ -85,7 +101,16 @@ def extraction_row(job):
         "track": {"id": job.track_id, "title": str(job.track), "url": job.track.get_absolute_url()},
         "encoder": job.get_encoder_display(),
         "space": job.space.name if job.space else "",
+        # A running job silent for a while may have lost its worker: curators may restart it
+        # (the server also accepts it sooner when the worker no longer answers a ping).
+        "restart_url": reverse("analysis:job-restart", args=[job.pk]) if restartable(job) else "",
     }
+
+
+def restartable(job):
+    return job.status == ExtractionJob.Status.RUNNING and (
+        job.heartbeat_at is None or timezone.now() - job.heartbeat_at > timedelta(seconds=SILENT_SECONDS)
+    )
 
 
 def probe_row(run):

@@ -6,7 +6,6 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from analysis.models import JOB_ENCODER_CHOICES, EmbeddingSpace, ExtractionJob, ProbeRun
@@ -105,17 +104,94 @@ def run_probe_again(run, user):
         raise RetryRefused(f"Probe run {run.pk} cannot run again: {exc}") from exc
 
 
-def requeue_stale_jobs():
-    """Put back in the queue the running jobs whose worker stopped reporting (killed
-    mid-track: its rows were never replaced, so running the job again is safe)."""
-    cutoff = timezone.now() - timedelta(seconds=settings.MESS_JOB_STALE_SECONDS)
-    stale = ExtractionJob.objects.filter(status=ExtractionJob.Status.RUNNING).filter(
-        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True)
-    )
-    jobs = list(stale.select_related("track"))
-    for job in jobs:
+# A running job whose worker has written no heartbeat for this long (progress is written
+# about once a second while a track is encoded) and that does not answer a ping is taken
+# for abandoned: a curator may restart it, and a starting worker requeues it.
+SILENT_SECONDS = 60
+
+
+def live_workers(timeout=1.0):
+    """The names of the Celery workers that answer a ping now, or None when the broker
+    cannot be asked (then nobody is declared dead for not answering)."""
+    from messsite.celery import app
+
+    try:
+        replies = app.control.ping(timeout=timeout) or []
+    except Exception as exc:  # noqa: BLE001 - a broker that is down says nothing about workers
+        log.warning("could not ping the Celery workers: %s", exc)
+        return None
+    return {name for reply in replies for name in reply}
+
+
+def _silent_since(job, cutoff):
+    return job.heartbeat_at is None or job.heartbeat_at < cutoff
+
+
+def _requeue(job):
+    """Back to queued (nobody is on it) and sent again, unless it moved meanwhile: the
+    update only matches the running row as it was read. True when requeued."""
+    with transaction.atomic():
+        moved = ExtractionJob.objects.filter(
+            pk=job.pk, status=ExtractionJob.Status.RUNNING, heartbeat_at=job.heartbeat_at, worker=job.worker
+        ).update(status=ExtractionJob.Status.QUEUED, progress=0, windows_done=0)
+        if not moved:
+            return False
+        Track.objects.filter(pk=job.track_id, status=Track.Status.PROCESSING).update(status=Track.Status.PENDING)
+        job.status, job.progress, job.windows_done = ExtractionJob.Status.QUEUED, 0, 0
         enqueue(job)
-    return jobs
+    return True
+
+
+def requeue_stale_jobs(*, starting_worker="", alive=None):
+    """Put back in the queue the running jobs whose worker is gone (killed mid-track: its
+    rows were never replaced, so running the job again is safe), as soon as that is known:
+
+    - the job's worker is `starting_worker`, the worker now starting under the same name
+      (one worker per host in `manage.py up`): a worker that starts is not running anything;
+    - its heartbeat is older than MESS_JOB_STALE_SECONDS;
+    - it has been silent for SILENT_SECONDS and its worker does not answer a ping (`alive()`:
+      the names that answer, or None when unknown; asked only when needed). A busy worker
+      with a solo pool does not answer pings, so silence alone or no answer alone is not enough.
+    Returns the requeued jobs."""
+    alive = alive or live_workers
+    now = timezone.now()
+    stale_cutoff = now - timedelta(seconds=settings.MESS_JOB_STALE_SECONDS)
+    silent_cutoff = now - timedelta(seconds=SILENT_SECONDS)
+    answering = unasked = object()
+    requeued = []
+    for job in ExtractionJob.objects.filter(status=ExtractionJob.Status.RUNNING).select_related("track"):
+        gone = (starting_worker and job.worker == starting_worker) or _silent_since(job, stale_cutoff)
+        if not gone and _silent_since(job, silent_cutoff):
+            if answering is unasked:
+                answering = alive()
+            gone = answering is not None and job.worker not in answering
+        if gone and _requeue(job):
+            requeued.append(job)
+    return requeued
+
+
+def restart_stale_job(job, *, alive=None):
+    """A curator's restart of a running job whose worker is gone: allowed when the job has
+    been silent for SILENT_SECONDS or its worker does not answer a ping; RetryRefused says
+    why not otherwise. The same job goes back to the queue (its track keeps one job)."""
+    if job.status != ExtractionJob.Status.RUNNING:
+        raise RetryRefused(
+            f"Job {job.pk} is {job.get_status_display().lower()}; only a running job whose worker stopped "
+            "can be restarted."
+        )
+    silent = _silent_since(job, timezone.now() - timedelta(seconds=SILENT_SECONDS))
+    if not silent:
+        answering = (alive or live_workers)()
+        if answering is None or job.worker in answering:
+            who = f"worker {job.worker}" if job.worker else "its worker"
+            raise RetryRefused(
+                f"Job {job.pk} is still running: {who} reported "
+                f"{int((timezone.now() - job.heartbeat_at).total_seconds())} s ago. A job can be restarted "
+                f"once it has been silent for {SILENT_SECONDS} s or its worker no longer answers."
+            )
+    if not _requeue(job):
+        raise RetryRefused(f"Job {job.pk} changed while you looked at it; see its current state.")
+    return job
 
 
 def active_space():

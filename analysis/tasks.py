@@ -2,6 +2,7 @@
 only workers with torch run them; the bodies import the model code lazily so that the
 web process can import this module to enqueue."""
 
+import logging
 import socket
 
 from celery import shared_task
@@ -86,9 +87,16 @@ def probe_space(run_id):
 @worker_ready.connect
 def requeue_abandoned_jobs(sender=None, **kwargs):
     """A worker killed mid-track leaves its job 'running' with no one on it; a worker
-    that starts puts such jobs back in the queue (their old rows were never replaced)."""
+    that starts puts such jobs back in the queue (their old rows were never replaced):
+    its own leftovers (same name: `manage.py up` runs one worker per host) at once, those
+    of a worker that no longer answers once they are silent, any after MESS_JOB_STALE_SECONDS."""
     if "ml" not in {queue.name for queue in sender.app.amqp.queues.consume_from.values()}:
         return
-    from analysis.services import requeue_stale_jobs
+    from analysis.services import live_workers, requeue_stale_jobs
 
-    requeue_stale_jobs()
+    requeued = requeue_stale_jobs(starting_worker=sender.hostname, alive=live_workers)
+    if requeued:
+        logging.getLogger(__name__).warning(
+            "requeued %d extraction job(s) left running by a stopped worker: %s",
+            len(requeued), ", ".join(str(job.pk) for job in requeued),
+        )

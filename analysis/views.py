@@ -11,7 +11,7 @@ from django.views.generic import TemplateView
 
 from analysis import jobs, layer_discovery
 from analysis.models import ExtractionJob, JobStatus, ProbeRun
-from analysis.services import RetryRefused, active_space, retry_extraction, run_probe_again
+from analysis.services import RetryRefused, active_space, restart_stale_job, retry_extraction, run_probe_again
 from messsite.api_errors import json_error
 
 
@@ -63,7 +63,7 @@ class JobsStatusView(LoginRequiredMixin, View):
 
 
 class StartAgainView(UserPassesTestMixin, View):
-    """POST: start a failed job again, then back to the jobs page saying what happened."""
+    """POST: start a job again, then back to the jobs page saying what happened."""
 
     http_method_names = ["post"]
     queryset = None
@@ -104,3 +104,15 @@ class RunProbeAgainView(StartAgainView):
     def start_again(self, run, user):
         again = run_probe_again(run, user)
         return f"Probe run {run.pk} started again as run {again.pk}."
+
+
+class RestartStaleJobView(StartAgainView):
+    """POST: put back in the queue a running job whose worker is gone (killed mid-track);
+    refused, with the reason, while its worker still reports."""
+
+    queryset = ExtractionJob.objects.select_related("track")
+    allowed = staticmethod(jobs.can_request_extraction)
+
+    def start_again(self, job, user):
+        restart_stale_job(job)
+        return f"Extraction job {job.pk} of “{job.track}” restarted: it is queued again."

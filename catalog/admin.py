@@ -20,28 +20,37 @@ from catalog.models import Dataset, Track
 from catalog.templatetags.catalog_format import format_duration
 
 
+class ExtractionActionsMixin:
+    """The extract actions ask what the jobs page and the API ask (analysis.jobs)."""
+
+    def has_extract_permission(self, request):
+        from analysis.jobs import can_request_extraction
+
+        return can_request_extraction(request.user)
+
+
 def queue_extraction(model_admin, request, tracks, *, force):
     jobs = request_extraction(tracks, force=force)
     model_admin.message_user(request, f"Extraction queued for {len(jobs)} track(s).")
 
 
-@admin.action(description="Extract embeddings (tracks without current ones)", permissions=["change"])
+@admin.action(description="Extract embeddings (tracks without current ones)", permissions=["extract"])
 def extract_tracks(model_admin, request, queryset):
     queue_extraction(model_admin, request, queryset, force=False)
 
 
-@admin.action(description="Re-extract embeddings (recompute all)", permissions=["change"])
+@admin.action(description="Re-extract embeddings (recompute all)", permissions=["extract"])
 def reextract_tracks(model_admin, request, queryset):
     queue_extraction(model_admin, request, queryset, force=True)
 
 
-@admin.action(description="Extract embeddings for every track of the selected datasets", permissions=["change"])
+@admin.action(description="Extract embeddings for every track of the selected datasets", permissions=["extract"])
 def extract_datasets(model_admin, request, queryset):
     queue_extraction(model_admin, request, Track.objects.filter(dataset__in=queryset), force=False)
 
 
 @admin.register(Dataset)
-class DatasetAdmin(admin.ModelAdmin):
+class DatasetAdmin(ExtractionActionsMixin, admin.ModelAdmin):
     list_display = ["name", "slug", "source_kind", "track_count"]
     list_filter = ["source_kind"]
     search_fields = ["name", "slug", "description"]
@@ -81,7 +90,7 @@ class ComposerFilter(admin.SimpleListFilter):
 
 
 @admin.register(Track)
-class TrackAdmin(admin.ModelAdmin):
+class TrackAdmin(ExtractionActionsMixin, admin.ModelAdmin):
     form = TrackAdminForm
     list_display = ["title", "composer", "work", "dataset", "status_and_error", "length", "format", "created_at"]
     list_filter = ["dataset", "status", ComposerFilter, "format"]

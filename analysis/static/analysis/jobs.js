@@ -21,14 +21,15 @@
     return row.querySelector(`[data-field="${name}"]`);
   }
 
-  function addStartAgainButton(row, state) {
+  // A button from one of the page's <template>s (start-again-job, restart-job, ...), once.
+  function addButton(row, kind, url, id) {
     const cell = field(row, "actions");
-    const template = document.getElementById(`start-again-${row.dataset.kind}`);
-    if (!cell || !template || cell.querySelector("form")) return;
+    const template = document.getElementById(`${kind}-${row.dataset.kind}`);
+    if (!cell || !template || cell.querySelector(`form[data-action="${kind}"]`)) return;
     const form = template.content.firstElementChild.cloneNode(true);
-    form.action = state.retry_url;
+    form.action = url;
     const button = form.querySelector("button");
-    button.setAttribute("aria-label", button.getAttribute("aria-label").trim() + " " + state.id);
+    button.setAttribute("aria-label", button.getAttribute("aria-label").replace(/ +(\(|$)/, ` ${id} $1`).trim());
     cell.append(form);
   }
 
@@ -43,7 +44,9 @@
     field(row, "progress").value = state.progress;
     field(row, "progress-text").textContent = state.progress_text;
     field(row, "timings").replaceChildren(...state.timings.map((text) => MESS.el("li", { text })));
-    if (state.status === "failed") addStartAgainButton(row, state);
+    if (state.status === "failed") addButton(row, "start-again", state.retry_url, state.id);
+    if (state.restart_url) addButton(row, "restart", state.restart_url, state.id);
+    else field(row, "actions")?.querySelector('form[data-action="restart"]')?.remove();
   }
 
   function schedule(delay) {
