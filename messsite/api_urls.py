@@ -2,16 +2,16 @@
 
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
-from rest_framework.authtoken.views import obtain_auth_token
 
 from messsite.health import HealthView
+from messsite.security import ThrottledObtainAuthToken
 
 urlpatterns = [
     path("", include("catalog.api_urls")),
     path("", include("analysis.api_urls")),
     path("", include("recommendations.api_urls")),
     path("health", HealthView.as_view(), name="health"),
-    path("auth/token/", obtain_auth_token, name="api-token"),
+    path("auth/token/", ThrottledObtainAuthToken.as_view(), name="api-token"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),

@@ -40,6 +40,12 @@ class SlidingWindowMixin:
         weighted = count + int(before or 0) * (1 - elapsed / self.duration)
         return weighted <= self.num_requests
 
+    def get_ident(self, request):
+        """The client's address, X-Forwarded-For trusted only from MESS_PROXY_COUNT proxies."""
+        from messsite.security import client_address
+
+        return client_address(request)
+
     def wait(self):
         """Seconds until the current window ends: when the count starts afresh."""
         return max(1.0, self.retry_at - time.time())
