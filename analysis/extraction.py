@@ -236,7 +236,10 @@ def run_clip_query(clip_id):
             result = model.encode(path, window_seconds=space.window_seconds, overlap=space.overlap,
                                   name=clip.original_name)
     except (EncoderUnavailable, AudioDecodeError, ClipSpaceMismatch) as exc:
-        ClipQuery.objects.filter(pk=clip.pk).update(status=states.FAILED, error=str(exc), finished_at=timezone.now())
+        ClipQuery.objects.filter(pk=clip.pk).update(
+            status=states.FAILED, error=str(exc), finished_at=timezone.now(), audio_path=""
+        )
+        default_storage.delete(clip.audio_path)  # a failed clip is never retried: its audio has no use
         return clip
     features = save_window_features(f"clips/{clip.pk}", result.window_means)
     ClipQuery.objects.filter(pk=clip.pk).update(

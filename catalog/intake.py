@@ -55,23 +55,16 @@ def ingest_path(dataset, path, *, copy=True, root=None, **fields):
 
 
 def delete_track(track):
-    """Delete a track; its managed file goes too once no other track shares those bytes."""
-    audio_path, managed = track.audio_path, not track.audio_root
-    score = track.metadata.get("midi_path")
+    """Delete a track. Its files (managed audio once no other track shares those bytes,
+    score, waveform peaks, per-window features) go after commit: catalog/signals.py and
+    analysis/signals.py, which also cover queryset deletes and cascades."""
     with transaction.atomic():
         track.delete()
-        if managed:
-            # Only after commit: a rolled-back delete must still find its file.
-            transaction.on_commit(lambda: _delete_if_unreferenced(audio_path))
-        if score:
-            transaction.on_commit(lambda: default_storage.delete(score))
 
 
 def delete_dataset(dataset):
-    """Delete a dataset track by track: the database cascade would leave audio files behind."""
+    """Delete a dataset; its tracks cascade, and their files go as delete_track's do."""
     with transaction.atomic():
-        for track in dataset.tracks.all():
-            delete_track(track)
         dataset.delete()
 
 
