@@ -81,6 +81,12 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
 SECURE_HSTS_PRELOAD = HTTPS
 if env_bool("MESS_BEHIND_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# How many reverse proxies in front append to X-Forwarded-For; the client's address is the
+# entry the outermost one appended. 0: the header is the client's own and is ignored, the
+# address is REMOTE_ADDR. Rate limits and the sign-in lockout key on it (messsite.security).
+MESS_PROXY_COUNT = env_int("MESS_PROXY_COUNT", 0)
+if MESS_PROXY_COUNT < 0:
+    raise ImproperlyConfigured(f"MESS_PROXY_COUNT={MESS_PROXY_COUNT} is negative.")
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
@@ -106,6 +112,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "messsite.nul_bytes.RejectNulBytesMiddleware",  # 400, not a DataError 500, for \x00 in input
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -304,6 +311,8 @@ REST_FRAMEWORK = {
     },
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "messsite.api_errors.exception_handler",
+    # DRF's own throttles would otherwise key on the client-written X-Forwarded-For.
+    "NUM_PROXIES": MESS_PROXY_COUNT,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "MESS API",
@@ -329,6 +338,15 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 LOGIN_URL = "login"
+# Failed sign-ins (token endpoint, sign-in page, admin) per account and per client address;
+# past either limit it is locked for MESS_LOGIN_LOCKOUT_SECONDS, also the counting window.
+MESS_LOGIN_MAX_FAILURES_PER_ACCOUNT = env_int("MESS_LOGIN_MAX_FAILURES_PER_ACCOUNT", 10)
+MESS_LOGIN_MAX_FAILURES_PER_ADDRESS = env_int("MESS_LOGIN_MAX_FAILURES_PER_ADDRESS", 30)
+MESS_LOGIN_LOCKOUT_SECONDS = env_int("MESS_LOGIN_LOCKOUT_SECONDS", 15 * 60)
+AUTHENTICATION_BACKENDS = [
+    "messsite.security.LockoutBackend",  # refuses locked accounts and addresses
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/"
 

@@ -1,0 +1,134 @@
+"""Refuse NUL characters in request input with a 400 before any view sees them.
+
+PostgreSQL text cannot hold U+0000, so a NUL in a slug in the address, a filter in the
+query string, a form field or a JSON string used to reach the database as a psycopg
+DataError: an HTML 500. No input MESS accepts has a use for one, so one middleware checks
+every place a client can put text (address, query string, headers and cookies, form and
+JSON bodies) instead of each view and field guarding itself.
+
+The answer is 400 with code ``nul_byte``: in the API's JSON error shape for the API and
+JSON clients, as a short HTML page for the rest.
+
+Form bodies are read through ``request.POST`` (parsed once; DRF reuses that parse) and
+JSON bodies through ``request.body`` unless they exceed DATA_UPLOAD_MAX_MEMORY_SIZE; a body
+that cannot be parsed is left to the view, which reports it as it always has.
+"""
+
+import json
+import re
+
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpResponseBadRequest
+from django.utils.html import escape
+
+from messsite.api_errors import json_error
+
+NUL = "\x00"
+CODE = "nul_byte"
+# In JSON text a NUL can only appear escaped (raw control characters are invalid).
+_JSON_NUL = re.compile(rb"\\u0000", re.IGNORECASE)
+
+
+class RejectNulBytesMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        where = nul_location(request)
+        if where is None:
+            return self.get_response(request)
+        message = f"The {where} contains a NUL character (\\x00), which MESS does not accept."
+        if _wants_json(request):
+            return json_error(400, CODE, message)
+        return HttpResponseBadRequest(
+            f"<!doctype html><title>Bad request</title><h1>Bad request (400)</h1><p>{escape(message)}</p>"
+        )
+
+
+def nul_location(request):
+    """Where in `request` a NUL character is, in words, or None when there is none."""
+    if NUL in request.path_info:
+        return "address"
+    if where := _in_pairs(request.GET.lists(), "query parameter"):
+        return where
+    for key, value in request.META.items():
+        if key.startswith("HTTP_") and isinstance(value, str) and NUL in value:
+            return f"{key[5:].replace('_', '-').title()} header"
+    if where := _in_pairs(((k, [v]) for k, v in request.COOKIES.items()), "cookie"):
+        return where
+    if request.method == "POST" and request.content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        try:
+            fields = request.POST
+        except Exception:  # unparseable: the view reports it in its own way
+            return None
+        return _in_pairs(fields.lists(), "form field") or _in_file_names(request.FILES)
+    if _is_json(request):
+        return _in_json(request)
+    return None
+
+
+def _in_pairs(pairs, kind):
+    for key, values in pairs:
+        if NUL in key or any(isinstance(v, str) and NUL in v for v in values):
+            return f"{kind} “{_shown(key)}”"
+    return None
+
+
+def _in_file_names(files):
+    for key, uploads in files.lists():
+        if any(NUL in (upload.name or "") for upload in uploads):
+            return f"file name of form field “{_shown(key)}”"
+    return None
+
+
+def _in_json(request):
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        return None
+    if not _JSON_NUL.search(body):
+        return None
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None  # the view's parser answers with its own 400
+    path = _json_nul_path(data)
+    if path is None:
+        return None
+    return f"JSON field “{_shown(path)}”" if path else "JSON body"
+
+
+def _json_nul_path(value, path=""):
+    """The dotted path of the first string (key or value) holding a NUL, or None."""
+    if isinstance(value, str):
+        return path if NUL in value else None
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list):
+        items = ((str(i), item) for i, item in enumerate(value))
+    else:
+        return None
+    for key, item in items:
+        here = f"{path}.{key}" if path else key
+        if NUL in key:
+            return here
+        found = _json_nul_path(item, here)
+        if found is not None:
+            return found
+    return None
+
+
+def _is_json(request):
+    content_type = request.content_type or ""
+    return content_type == "application/json" or content_type.endswith("+json")
+
+
+def _wants_json(request):
+    if request.path_info.startswith("/api/") or _is_json(request):
+        return True
+    accept = request.headers.get("Accept", "")
+    return "application/json" in accept and "text/html" not in accept
+
+
+def _shown(text):
+    return text.replace(NUL, "\\x00")
