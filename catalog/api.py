@@ -35,6 +35,11 @@ class Conflict(exceptions.APIException):
     default_code = "conflict"
 
 
+class OneFilePerRequest(exceptions.APIException):
+    status_code = 400
+    default_code = "one_file_per_request"
+
+
 class DuplicateAudio(Conflict):
     default_code = "duplicate"
 
@@ -106,6 +111,12 @@ class TrackViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Dest
         },
     )
     def create(self, request):
+        sent = len(request.FILES.getlist("file"))
+        if sent > 1:  # a form keeps only the last value of a repeated field: refuse, never drop
+            raise OneFilePerRequest(
+                f"This endpoint takes one file per request, not {sent}; nothing was stored. Send each file in "
+                "its own request (the admin's upload page takes many at once)."
+            )
         params = TrackUploadSerializer(data=request.data)
         params.is_valid(raise_exception=True)
         fields = dict(params.validated_data)

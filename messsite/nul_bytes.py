@@ -17,8 +17,10 @@ that cannot be parsed is left to the view, which reports it as it always has.
 import json
 import re
 
-from django.core.exceptions import RequestDataTooBig
-from django.http import HttpResponseBadRequest
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFilesSent
+from django.http import HttpResponse
+from django.http.multipartparser import MultiPartParserError
 from django.utils.html import escape
 
 from messsite.api_errors import json_error
@@ -34,15 +36,30 @@ class RejectNulBytesMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        where = nul_location(request)
+        try:
+            where = nul_location(request)
+        # The form is parsed here first, so its limits are refused here: with the reason, not
+        # Django's bare page.
+        except TooManyFilesSent:
+            return _refused(request, 400, "too_many_files", (
+                f"The request holds more than {settings.DATA_UPLOAD_MAX_NUMBER_FILES} files "
+                "(MESS_MAX_FILES_PER_UPLOAD); send them in smaller batches."))
+        except RequestDataTooBig:
+            return _refused(request, 413, "too_large", "The form's fields are larger than MESS accepts.")
+        except SuspiciousOperation as exc:  # too many fields, a malformed boundary, ...
+            return _refused(request, 400, "bad_request", str(exc) or "The request's form cannot be read.")
         if where is None:
             return self.get_response(request)
-        message = f"The {where} contains a NUL character (\\x00), which MESS does not accept."
-        if _wants_json(request):
-            return json_error(400, CODE, message)
-        return HttpResponseBadRequest(
-            f"<!doctype html><title>Bad request</title><h1>Bad request (400)</h1><p>{escape(message)}</p>"
-        )
+        return _refused(request, 400, CODE, f"The {where} contains a NUL character (\\x00), which MESS does not accept.")
+
+
+def _refused(request, status, code, message):
+    """The API's JSON error shape for the API and JSON clients, a short page for the rest."""
+    if _wants_json(request):
+        return json_error(status, code, message)
+    return HttpResponse(
+        f"<!doctype html><title>Refused</title><h1>Refused ({status})</h1><p>{escape(message)}</p>", status=status
+    )
 
 
 def nul_location(request):
@@ -59,7 +76,7 @@ def nul_location(request):
     if request.method == "POST" and request.content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
         try:
             fields = request.POST
-        except Exception:  # unparseable: the view reports it in its own way
+        except MultiPartParserError:  # unparseable: the view reports it in its own way
             return None
         return _in_pairs(fields.lists(), "form field") or _in_file_names(request.FILES)
     if _is_json(request):

@@ -212,3 +212,31 @@ def test_text_without_nul_still_passes(client):
         "/api/v1/probes/", json.dumps({"dataset": "nope"}), content_type="application/json"
     )
     assert_json_error(response, 400, "invalid")
+
+
+# --- many files ----------------------------------------------------------------------------
+
+
+def wavs(count):
+    return [SimpleUploadedFile(f"{i}.wav", audio_bytes(tone(seconds=1.0, freq=200 + 10 * i))) for i in range(count)]
+
+
+def test_the_upload_api_refuses_several_files_instead_of_keeping_the_last(client):
+    make_dataset("Up", slug="up")
+    auth = {"HTTP_AUTHORIZATION": f"Token {token_for(make_user('cur', staff=True, curator=True))}"}
+    response = client.post("/api/v1/tracks/", {"dataset": "up", "file": wavs(3)}, **auth)
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "one_file_per_request" and "not 3" in response.json()["error"]["message"]
+    assert not Track.objects.exists()
+
+
+def test_too_many_files_are_refused_with_the_reason_in_json_and_on_pages(client, settings):
+    settings.DATA_UPLOAD_MAX_NUMBER_FILES = 5
+    make_dataset("Up", slug="up")
+    auth = {"HTTP_AUTHORIZATION": f"Token {token_for(make_user('cur', staff=True, curator=True))}"}
+    response = client.post("/api/v1/tracks/", {"dataset": "up", "file": wavs(7)}, **auth)
+    assert response.status_code == 400 and response.json()["error"]["code"] == "too_many_files"
+    assert "more than 5 files" in response.json()["error"]["message"]
+    page = client.post("/accounts/login/", {"username": "x", "file": wavs(7)})
+    assert page.status_code == 400 and b"more than 5 files" in page.content
+    assert not Track.objects.exists()
