@@ -157,13 +157,13 @@ def requeue_stale_jobs(*, starting_worker="", alive=None):
     now = timezone.now()
     stale_cutoff = now - timedelta(seconds=settings.MESS_JOB_STALE_SECONDS)
     silent_cutoff = now - timedelta(seconds=SILENT_SECONDS)
-    answering = unasked = object()
+    answering, asked = None, False  # the workers that answer a ping: asked once, only if needed
     requeued = []
     for job in ExtractionJob.objects.filter(status=ExtractionJob.Status.RUNNING).select_related("track"):
         gone = (starting_worker and job.worker == starting_worker) or _silent_since(job, stale_cutoff)
         if not gone and _silent_since(job, silent_cutoff):
-            if answering is unasked:
-                answering = alive()
+            if not asked:
+                answering, asked = alive(), True
             gone = answering is not None and job.worker not in answering
         if gone and _requeue(job):
             requeued.append(job)
