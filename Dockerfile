@@ -21,7 +21,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     DJANGO_SETTINGS_MODULE=messsite.settings \
     MESS_DATA_DIR=/data \
     STATIC_ROOT=/app/staticfiles
-# Uploads of several hundred MB outlast gunicorn's default 30 s worker timeout.
+# Sync workers, reached only through the buffering proxy (compose's "proxy" service), so a
+# body arrives at loopback speed; decoding and checking an upload of several hundred MB
+# still outlasts gunicorn's default 30 s worker timeout.
 ENV GUNICORN_CMD_ARGS="--bind 0.0.0.0:8000 --timeout 300 --access-logfile -"
 
 # libsndfile decodes and validates audio (through soundfile) in web and worker alike;

@@ -1,4 +1,5 @@
-"""Orphans: files in the managed storage that no row refers to (`manage.py clean_orphans`).
+"""Orphans: files in the managed storage that no row refers to, and saved indices and
+probe-target tables of no current space or featured audio (`manage.py clean_orphans`).
 
 Deletes remove their files after commit (catalog/signals.py, analysis/signals.py); what a
 crash between commit and removal, an older release, or a changed PEAK_COUNT left behind
@@ -9,11 +10,13 @@ Files younger than `min_age` are skipped: intake stores a file before its row co
 import datetime
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
+from django.conf import settings
 from django.core.files.storage import FileSystemStorage, default_storage
 from django.utils import timezone
 
-from analysis.models import ClipQuery, TrackFeatures
+from analysis.models import ClipQuery, EmbeddingSpace, TrackFeatures
 from catalog.models import Track
 from catalog.peaks import PEAKS_FOLDER, peaks_name
 
@@ -23,8 +26,9 @@ FOLDERS = ("audio", "scores", PEAKS_FOLDER, "features", "clips", "health")
 
 @dataclass(frozen=True)
 class Orphan:
-    name: str
+    name: str  # a storage name, or the path of a file outside the storage
     size: int
+    outside_storage: bool = False
 
 
 def referenced_names():
@@ -51,13 +55,40 @@ def stored_names(storage, folder):
         yield from stored_names(storage, f"{folder}/{directory}")
 
 
+def local_files(folder):
+    """The files directly in a folder outside the storage (none when it does not exist)."""
+    folder = Path(folder)
+    return [path for path in folder.iterdir() if path.is_file()] if folder.is_dir() else []
+
+
+def target_table_sha(name):
+    """The audio sha256 of a probe-target table (analysis/targets.py names them
+    "{sha256}-{layout digest}.npz"), or None for another file (a crashed write's .tmp)."""
+    sha, dash, _ = name.partition("-")
+    return sha if dash and name.endswith(".npz") else None
+
+
+def featured_shas(using=None):
+    """The sha256 of the audio of tracks with features in some space: only those are
+    probed, so only their target tables are of use."""
+    return set(TrackFeatures.objects.using(using).values_list("track__sha256", flat=True).distinct())
+
+
 def find_orphans(*, min_age=datetime.timedelta(hours=1), storage=None):
     """[Orphan] in the application's folders, oldest listing order; files modified less than
     `min_age` ago are left out (they may belong to a row not yet committed)."""
+    from recommendations import index  # imports faiss, which only this needs here
+
     storage = storage or default_storage
     # Listed before the rows are read: a file saved with its row in between is then referenced.
     listed = [name for folder in FOLDERS for name in stored_names(storage, folder)]
+    indexes = local_files(index.index_dir())
+    tables = local_files(settings.MESS_TARGET_CACHE_DIR)
     referenced = referenced_names()
+    # Owners of the index files that stay: the spaces', and None, a name index.py does not write.
+    spaces = EmbeddingSpace.objects.values_list("pk", "created_at")
+    kept_owners = {None}.union(*(index.owners(pk, created) for pk, created in spaces))
+    featured = featured_shas()
     cutoff = timezone.now() - min_age
     orphans = []
     for name in listed:
@@ -70,6 +101,15 @@ def find_orphans(*, min_age=datetime.timedelta(hours=1), storage=None):
         except FileNotFoundError:  # removed meanwhile
             continue
         orphans.append(Orphan(name, size))
+    stray = [path for path in indexes if index.file_owner(path.name) not in kept_owners]
+    stray += [path for path in tables if target_table_sha(path.name) not in featured]
+    for path in stray:
+        try:
+            stat = path.stat()
+        except FileNotFoundError:  # removed meanwhile
+            continue
+        if not min_age or datetime.datetime.fromtimestamp(stat.st_mtime, datetime.UTC) <= cutoff:
+            orphans.append(Orphan(str(path), stat.st_size, outside_storage=True))
     return orphans
 
 
@@ -77,7 +117,10 @@ def remove_orphans(orphans, storage=None):
     """Delete them, then the folders that leave empty (filesystem storage only)."""
     storage = storage or default_storage
     for orphan in orphans:
-        storage.delete(orphan.name)
+        if orphan.outside_storage:
+            Path(orphan.name).unlink(missing_ok=True)
+        else:
+            storage.delete(orphan.name)
     if isinstance(storage, FileSystemStorage):
         for folder in FOLDERS:
             prune_empty_folders(storage.path(folder))

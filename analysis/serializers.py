@@ -43,7 +43,9 @@ class ExtractRequestSerializer(serializers.Serializer):
 
 class ProbeRunSerializer(serializers.ModelSerializer):
     url = serializers.HyperlinkedIdentityField(view_name="probe-detail")
-    dataset = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    dataset = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True, allow_null=True, help_text="null: every track with features in the space."
+    )
 
     class Meta:
         model = ProbeRun

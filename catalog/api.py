@@ -87,6 +87,8 @@ class TrackViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Dest
     ordering_fields = ["title", "composer", "duration", "created_at"]
 
     def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation: no database at hand
+            return super().get_queryset()
         return with_tags(super().get_queryset(), active_space())
 
     @extend_schema(

@@ -7,6 +7,7 @@
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, JsonResponse
+from django.views import defaults
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions, serializers
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -20,6 +21,16 @@ def _first_message(detail):
     if isinstance(detail, list) and detail:
         return _first_message(detail[0])
     return str(detail)
+
+
+def _messages(detail):
+    """A field's messages as a flat list: a list field's or nested object's errors come keyed
+    by item or member ({"0": ["..."]}), and carry that key in front instead."""
+    if isinstance(detail, dict):
+        return [f"{key}: {message}" for key, value in detail.items() for message in _messages(value)]
+    if isinstance(detail, list):
+        return [message for value in detail for message in _messages(value)]
+    return [str(detail)]
 
 
 def exception_handler(exc, context):
@@ -37,7 +48,7 @@ def exception_handler(exc, context):
             body["code"] = codes
     if isinstance(exc, exceptions.ValidationError) and isinstance(exc.detail, dict):
         body["message"] = _first_message(exc.detail)
-        body["fields"] = exc.detail
+        body["fields"] = {field: _messages(detail) for field, detail in exc.detail.items()}
     else:
         body["message"] = _first_message(exc.detail) if hasattr(exc, "detail") else str(exc)
     response.data = {"error": body}
@@ -68,6 +79,7 @@ _MEANINGS = {
     403: "The user lacks the permission this needs.",
     404: "No such object.",
     409: "The object's present state does not allow this (e.g. a run that has not finished).",
+    429: "Too many requests; Retry-After says when to try again.",
 }
 
 
@@ -79,3 +91,11 @@ def error_responses(*statuses):
 def json_error(status, code, message):
     """The same shape from a plain Django view (the pages' JSON endpoints)."""
     return JsonResponse({"error": {"status": status, "code": code, "message": message}}, status=status)
+
+
+def page_not_found(request, exception):
+    """Django's 404 for a URL no route takes (e.g. /api/v1/tracks/1.5/): in the API's error
+    shape under /api/, Django's page elsewhere."""
+    if request.path.startswith("/api/"):
+        return json_error(404, "not_found", "No such API endpoint or object.")
+    return defaults.page_not_found(request, exception)

@@ -1,9 +1,11 @@
 """GET /api/v1/health: is this web node able to serve? Database (with pgvector), broker
 and storage must answer; workers are reported but do not make the node unhealthy."""
 
+import threading
 import time
 import uuid
 
+from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import connection
@@ -46,13 +48,32 @@ def check_storage():
     return {"backend": type(default_storage).__name__}
 
 
+WORKERS_CACHE_KEY = "health:workers"
+WORKERS_CACHE_SECONDS = 5
+
+
 def check_workers(timeout=1.0):
-    # Replies travel through Redis polling; under a second some are missed.
-    replies = celery_app.control.ping(timeout=timeout)
-    names = sorted(name for reply in replies for name in reply)
+    # A ping waits out its whole timeout (replies travel through Redis polling; under a
+    # second some are missed), so its answer is shared site-wide and refreshed in the
+    # background once older than WORKERS_CACHE_SECONDS (one refresh at a time): a health
+    # request costs milliseconds, and a flood of them cannot hold the web workers.
+    cached = cache.get(WORKERS_CACHE_KEY)  # (names, when)
+    if cached is None:
+        cached = _ping_workers(timeout)
+    elif time.time() - cached[1] > WORKERS_CACHE_SECONDS and cache.add(
+            f"{WORKERS_CACHE_KEY}:refreshing", 1, timeout=timeout + 1):
+        threading.Thread(target=_ping_workers, args=(timeout,), daemon=True).start()
+    names = cached[0]
     if not names:
         raise RuntimeError("no Celery worker answered; start one with `make worker`")
     return {"count": len(names), "names": names}
+
+
+def _ping_workers(timeout):
+    replies = celery_app.control.ping(timeout=timeout)
+    answer = (sorted(name for reply in replies for name in reply), time.time())
+    cache.set(WORKERS_CACHE_KEY, answer, None)
+    return answer
 
 
 class HealthView(APIView):

@@ -1,6 +1,6 @@
 """What `manage.py up` and `manage.py demo` share: the embedded engines brought up and
 ready (migrated, static files collected), the sign-in accounts, and serving (a Celery
-worker and gunicorn until Ctrl-C, then everything stopped in order)."""
+worker and gunicorn behind nginx until Ctrl-C, then everything stopped in order)."""
 
 import importlib.util
 import os
@@ -18,6 +18,7 @@ from django.core.management import call_command
 from catalog.permissions import ensure_curators_group
 from messsite.database import require_pgvector
 from messsite.embedded import EmbeddedServices
+from messsite.front import web_commands
 
 
 @contextmanager
@@ -81,26 +82,27 @@ def worker_queues():
 
 
 def serve(stdout, stderr, *, host, port, web_workers, logins, style):
-    """Run a Celery worker and gunicorn until Ctrl-C (or SIGTERM, see platform_services) or
-    the exit of either, then stop both. `logins`: (username, password, what it is for)."""
+    """Run a Celery worker and the web front (gunicorn behind nginx, messsite/front.py)
+    until Ctrl-C (or SIGTERM, see platform_services) or the exit of any of them, then stop
+    them all. `logins`: (username, password, what it is for)."""
     queues = worker_queues()
     children = []
     try:
-        children = [
-            _spawn("worker", [sys.executable, "-m", "celery", "-A", "messsite", "worker", "-Q", queues,
-                              "--concurrency", "1", "--loglevel", "INFO", "-n", "mess@%h"]),
-            _spawn("web", [sys.executable, "-m", "gunicorn", "messsite.wsgi", "--bind", f"{host}:{port}",
-                           "--workers", str(web_workers), "--access-logfile", "-"]),
-        ]
-        stdout.write(style.SUCCESS(
-            f"\nMESS is up: http://{host}:{port}/   admin: http://{host}:{port}/admin/\n"
-            f"{login_lines(logins)}"
-            f"Worker queues: {queues}. Data under {settings.DATA_DIR}. Ctrl-C stops everything.\n"
-        ))
-        while not (exited := [(name, process) for name, process in children if process.poll() is not None]):
-            time.sleep(0.5)
-        for name, process in exited:
-            stderr.write(f"{name} exited with status {process.returncode}; stopping.")
+        with web_commands(host=host, port=port, web_workers=web_workers,
+                          gunicorn_args=["--access-logfile", "-"]) as web:
+            children.append(_spawn("worker", [sys.executable, "-m", "celery", "-A", "messsite", "worker",
+                                              "-Q", queues, "--concurrency", "1", "--loglevel", "INFO",
+                                              "-n", "mess@%h"]))
+            children += [_spawn(name, command, env) for name, command, env in web]
+            stdout.write(style.SUCCESS(
+                f"\nMESS is up: http://{host}:{port}/   admin: http://{host}:{port}/admin/\n"
+                f"{login_lines(logins)}"
+                f"Worker queues: {queues}. Data under {settings.DATA_DIR}. Ctrl-C stops everything.\n"
+            ))
+            while not (exited := [(name, process) for name, process in children if process.poll() is not None]):
+                time.sleep(0.5)
+            for name, process in exited:
+                stderr.write(f"{name} exited with status {process.returncode}; stopping.")
     except KeyboardInterrupt:
         pass
     finally:
@@ -117,9 +119,9 @@ def login_lines(logins):
     return "".join(f"Login: {username} / {password}   ({role})\n" for username, password, role in logins)
 
 
-def _spawn(name, command):
+def _spawn(name, command, env=None):
     # Own process group: Ctrl-C reaches only the launcher, which stops children in order.
-    return name, subprocess.Popen(command, start_new_session=True)
+    return name, subprocess.Popen(command, start_new_session=True, env={**os.environ, **(env or {})})
 
 
 def _stop(name, process, stderr, timeout=15):

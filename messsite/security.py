@@ -9,9 +9,9 @@ write and is ignored.
 Failed sign-ins are counted in Redis per account (its username, case-folded) and per
 client address, over ``MESS_LOGIN_LOCKOUT_SECONDS`` from the first failure. Past
 ``MESS_LOGIN_MAX_FAILURES_PER_ACCOUNT`` (or ``..._PER_ADDRESS``) the account (or address)
-is locked for ``MESS_LOGIN_LOCKOUT_SECONDS``: the token endpoint and the sign-in page
-answer 429 with Retry-After, and ``LockoutBackend`` refuses every other authenticate()
-(the admin's sign-in), the right password included. A successful sign-in clears its
+is locked for ``MESS_LOGIN_LOCKOUT_SECONDS``: the token endpoint, the sign-in page and
+the admin's answer 429 with Retry-After and the reason, and ``LockoutBackend`` refuses
+every other authenticate(), the right password included. A successful sign-in clears its
 account's count, not its address's.
 """
 
@@ -20,11 +20,14 @@ import math
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.contrib import admin
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import get_user_model
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.backends import BaseBackend, ModelBackend
+from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.signals import user_login_failed
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.dispatch import receiver
 from django.utils.translation import ngettext
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -136,7 +139,7 @@ class LockoutBackend(BaseBackend):
         return ModelBackend().get_user(user_id)
 
 
-# --- the two sign-in doors ------------------------------------------------------------
+# --- the sign-in doors ----------------------------------------------------------------
 
 
 class LockedOut(exceptions.APIException):
@@ -172,20 +175,53 @@ class ThrottledObtainAuthToken(ObtainAuthToken):
         return response
 
 
+class LockoutFormMixin:
+    """For an AuthenticationForm: a locked account or address is refused with the reason
+    as the form's error (both sign-in templates show those), before its password is
+    checked; `lock` says the view should answer 429."""
+
+    lock = None
+
+    def clean(self):
+        self.lock = lockout(self.request, self.data.get("username", ""))
+        if self.lock:
+            raise ValidationError(self.lock.message(), code="locked_out")
+        return super().clean()
+
+
+class LockoutAuthenticationForm(LockoutFormMixin, AuthenticationForm):
+    pass
+
+
+class LockoutAdminAuthenticationForm(LockoutFormMixin, AdminAuthenticationForm):
+    pass
+
+
+def with_lockout_status(response):
+    """The sign-in page `response` with status 429 and Retry-After when its form was locked out."""
+    context = getattr(response, "context_data", None) or {}  # a redirect has none
+    lock = getattr(context.get("form"), "lock", None)
+    if lock:
+        response.status_code = 429
+        response["Retry-After"] = str(lock.seconds)
+    return response
+
+
 class LoginView(auth_views.LoginView):
     """Django's sign-in page; a locked account or address gets the page again, with the
     reason, status 429 and Retry-After, and its password is not checked."""
 
+    authentication_form = LockoutAuthenticationForm
+
     def post(self, request, *args, **kwargs):
-        lock = lockout(request, request.POST.get("username", ""))
-        if lock is None:
-            return super().post(request, *args, **kwargs)
-        form = self.form_class(request, initial={"username": request.POST.get("username", "")})
-        response = self.render_to_response(self.get_context_data(form=form, lockout=lock.message()))
-        response.status_code = 429
-        response["Retry-After"] = str(lock.seconds)
-        return response
+        return with_lockout_status(super().post(request, *args, **kwargs))
 
     def form_valid(self, form):
         clear_account(form.get_user().get_username())
         return super().form_valid(form)
+
+
+def admin_login(request, extra_context=None):
+    """The admin's sign-in (its own view, template and staff check) with the same lockout:
+    urls.py makes LockoutAdminAuthenticationForm its form, and routes /admin/login/ here."""
+    return with_lockout_status(admin.site.login(request, extra_context))

@@ -112,7 +112,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "messsite.nul_bytes.RejectNulBytesMiddleware",  # 400, not a DataError 500, for \x00 in input
+    "messsite.request_input.RejectBadRequestInputMiddleware",  # NUL bytes, form limits: 400/413 with the reason
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -232,6 +232,16 @@ MESS_MAX_DURATION_SECONDS = env_int("MESS_MAX_DURATION_SECONDS", 2 * 60 * 60)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FILES = env_int("MESS_MAX_FILES_PER_UPLOAD", 200)
 FILE_UPLOAD_PERMISSIONS = 0o644
+# A whole request body (a form may carry many files): refused with 413 from Content-Length,
+# before any of it is read, by the proxy in front (deploy/nginx.conf.template) and the app.
+MESS_MAX_REQUEST_BYTES = env_int("MESS_MAX_REQUEST_BYTES", 2 * 1024 * 1024 * 1024)
+if MESS_MAX_REQUEST_BYTES < MESS_MAX_UPLOAD_BYTES:
+    raise ImproperlyConfigured(
+        f"MESS_MAX_REQUEST_BYTES ({MESS_MAX_REQUEST_BYTES}) is below MESS_MAX_UPLOAD_BYTES "
+        f"({MESS_MAX_UPLOAD_BYTES}): no upload of the largest accepted file could arrive.")
+# Seconds a client may stall while sending a request's headers or body before the proxy
+# drops it (408): a slow client holds a proxy connection, never an app worker.
+MESS_CLIENT_TIMEOUT = env_int("MESS_CLIENT_TIMEOUT", 15)
 
 # --- Extraction (workers on the "ml" queue) ---------------------------------------------
 # The encoder of a new catalogue: "mert", "musicnn" (a pretrained tagger whose weights ship
@@ -309,7 +319,7 @@ REST_FRAMEWORK = {
         "anon": env_str("API_THROTTLE_ANON", "120/min"),
         "user": env_str("API_THROTTLE_USER", "1200/min"),
     },
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "messsite.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "messsite.api_errors.exception_handler",
     # DRF's own throttles would otherwise key on the client-written X-Forwarded-For.
     "NUM_PROXIES": MESS_PROXY_COUNT,

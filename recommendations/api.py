@@ -44,6 +44,16 @@ class Refused(exceptions.APIException):
         self.status_code = 404 if error.code in NOT_FOUND_CODES else 400
 
 
+def query_values(request):
+    """The query as the parameters' serializer should read it, as the schema describes it:
+    each parameter once, and an empty value a value (for a QueryDict, DRF reads an empty
+    optional value as not given and quietly takes the last of repeated ones)."""
+    repeated = {name: ["Give this parameter once."] for name, values in request.query_params.lists() if len(values) > 1}
+    if repeated:
+        raise exceptions.ValidationError(repeated)
+    return request.query_params.dict()
+
+
 class TrackQueryView(APIView):
     """GET about one track: validate the query parameters, call the service, serialise."""
 
@@ -53,7 +63,7 @@ class TrackQueryView(APIView):
 
     def get(self, request, pk):
         track = get_object_or_404(Track.objects.select_related("dataset"), pk=pk)
-        params = self.query_serializer(data=request.query_params)
+        params = self.query_serializer(data=query_values(request))
         params.is_valid(raise_exception=True)
         try:
             found = self.service(track, **params.validated_data)
@@ -130,7 +140,7 @@ class ClipSearchDetailView(APIView):
         if not request.user.is_staff:
             clips = clips.filter(owner=request.user)
         clip = get_object_or_404(clips, pk=pk)
-        params = ClipQueryParamsSerializer(data=request.query_params)
+        params = ClipQueryParamsSerializer(data=query_values(request))
         params.is_valid(raise_exception=True)
         try:
             found = search_with_clip(clip, **params.validated_data)

@@ -29,6 +29,7 @@ import fcntl
 import json
 import logging
 import os
+import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -406,7 +407,35 @@ def _path(space_id, created, layer, version):
     shape = "-".join(str(getattr(settings, name)) for name in (
         "MESS_FAISS_COMPRESSION", "MESS_FAISS_EXACT_MAX", "MESS_FAISS_APPROXIMATE",
         "MESS_FAISS_HNSW_M", "MESS_FAISS_HNSW_EF_CONSTRUCTION"))
-    return index_dir() / f"s{space_id}-{int(created.timestamp() * 1e6)}_l{layer}_v{version}_{shape}.faiss"
+    return index_dir() / f"s{space_id}-{_stamp(created)}_l{layer}_v{version}_{shape}.faiss"
+
+
+def _stamp(created):
+    return int(created.timestamp() * 1e6)
+
+
+# s{id}-{stamp}_l... for an index and its row files (a leading dot while being written),
+# s{id}_l{layer}.lock for a lock, which has no stamp.
+_SPACE_FILE = re.compile(r"\.?s(\d+)(?:-(\d+))?_l")
+
+
+def file_owner(name):
+    """(space id, creation stamp or None for a lock) of a file in the index folder, or
+    None for a name this module does not write."""
+    match = _SPACE_FILE.match(name)
+    return (int(match[1]), match[2] and int(match[2])) if match else None
+
+
+def owners(space_id, created):
+    """The file_owner() values of the space's files."""
+    return {(space_id, _stamp(created)), (space_id, None)}
+
+
+def space_files(space_id, created):
+    """The space's files in the index folder: every layer's indices, their rows, its locks."""
+    mine = owners(space_id, created)
+    folder = index_dir()
+    return [path for path in folder.iterdir() if file_owner(path.name) in mine] if folder.is_dir() else []
 
 
 def _ids_path(path):

@@ -3,6 +3,7 @@ and NUL characters (which PostgreSQL text cannot hold) anywhere in a request."""
 
 import io
 import json
+from urllib.parse import urlencode
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from rest_framework.test import APIClient
 from catalog.audio import SILENCE_PEAK, AudioRejected, probe
 from catalog.importers import find_entries, run_import
 from catalog.intake import ingest_path, ingest_upload
-from catalog.models import Track
+from catalog.models import Dataset, Track
 from tests.factories import audio_bytes, make_dataset, make_user, token_for, tone
 
 pytestmark = pytest.mark.django_db
@@ -94,6 +95,22 @@ def test_nan_and_silent_audio_is_refused_at_intake_and_leaves_nothing(case, how,
     assert refused.value.message.startswith("take.wav ")
     for word in words:
         assert word in refused.value.message
+    assert not Track.objects.exists()
+    assert files_under(_isolated_media) == []
+
+
+def test_the_whole_of_a_compressed_file_is_checked_not_only_up_to_its_first_sound(_isolated_media):
+    """Only float WAV can hold NaN (FLAC and PCM are integers; LAME aborts on NaN, Vorbis
+    and Opus encode it as finite sound), so damage stands in for it: a FLAC frame broken
+    halfway through a 20 s file, whose start and end decode, used to pass, because every
+    coding but float WAV was scanned only up to its first audible block."""
+    data = bytearray(audio_bytes(tone(seconds=20.0, sample_rate=SR), sample_rate=SR, fmt="FLAC"))
+    middle = len(data) // 2
+    data[middle : middle + 200] = bytes(b ^ 0xFF for b in data[middle : middle + 200])
+    with pytest.raises(AudioRejected) as refused:
+        ingest_upload(make_dataset("Uploads"), SimpleUploadedFile("take.flac", bytes(data)))
+    assert refused.value.code == "corrupt"
+    assert "near the middle" in refused.value.message
     assert not Track.objects.exists()
     assert files_under(_isolated_media) == []
 
@@ -183,6 +200,34 @@ def test_nul_in_a_multipart_form_field_is_a_json_400_and_imports_nothing(_isolat
     assert files_under(_isolated_media) == []
 
 
+@pytest.mark.parametrize("how", ["multipart", "urlencoded"])
+@pytest.mark.parametrize("method", ["patch", "put"])
+def test_nul_in_a_put_or_patch_form_is_a_json_400_and_changes_nothing(method, how):
+    """Django parses only POST forms; DRF parses these itself, after the middleware."""
+    make_dataset("Relia", slug="relia")
+    fields = {"name": "Re\x00lia", "slug": "relia", "description": "fine"}
+    client = curator_client()
+    call = getattr(client, method)
+    if how == "multipart":
+        response = call("/api/v1/datasets/relia/", fields, format="multipart")
+    else:
+        body = urlencode(fields)
+        response = call("/api/v1/datasets/relia/", body, content_type="application/x-www-form-urlencoded")
+    error = assert_json_error(response, 400, "nul_byte")
+    assert "name" in error["message"]
+    assert Dataset.objects.get(slug="relia").description == ""
+
+
+@pytest.mark.parametrize("method", ["patch", "put"])
+def test_a_put_or_patch_form_without_nul_still_reaches_the_view(method):
+    make_dataset("Relia", slug="relia")
+    response = getattr(curator_client(), method)(
+        "/api/v1/datasets/relia/", {"name": "Relia", "slug": "relia", "description": "read by DRF"}, format="multipart"
+    )
+    assert response.status_code == 200, response.content
+    assert Dataset.objects.get(slug="relia").description == "read by DRF"
+
+
 def test_nul_in_a_json_string_is_a_json_400():
     response = curator_client().post(
         "/api/v1/probes/", json.dumps({"dataset": "a\u0000b"}), content_type="application/json"
@@ -240,3 +285,20 @@ def test_too_many_files_are_refused_with_the_reason_in_json_and_on_pages(client,
     page = client.post("/accounts/login/", {"username": "x", "file": wavs(7)})
     assert page.status_code == 400 and b"more than 5 files" in page.content
     assert not Track.objects.exists()
+
+
+def test_a_body_declared_over_the_limit_is_refused_from_its_length_unread(client, settings):
+    """Gunicorn reached without the proxy: 413 from Content-Length, before the body (here
+    far shorter than declared, so reading it would fail) is read."""
+    settings.MESS_MAX_REQUEST_BYTES = 1_000_000
+    make_dataset("Up", slug="up")
+    auth = {"HTTP_AUTHORIZATION": f"Token {token_for(make_user('cur', staff=True, curator=True))}"}
+    declared = {"CONTENT_LENGTH": str(10 * 1024**3)}
+    response = client.post("/api/v1/tracks/", {"dataset": "up", "file": wavs(1)}, **auth, **declared)
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "too_large" and "1000000 bytes" in response.json()["error"]["message"]
+    page = client.post("/accounts/login/", {"username": "x", "password": "y"}, **declared)
+    assert page.status_code == 413 and b"MESS_MAX_REQUEST_BYTES" in page.content
+    assert not Track.objects.exists()
+    within = client.post("/api/v1/tracks/", {"dataset": "up", "file": wavs(1)}, **auth)
+    assert within.status_code == 201

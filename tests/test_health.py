@@ -1,4 +1,7 @@
+import time
+
 import pytest
+from django.core.cache import cache
 
 from messsite.celery import app as celery_app
 
@@ -36,3 +39,26 @@ def test_broker_down_makes_the_node_unhealthy(client, monkeypatch):
     assert body["status"] == "error"
     assert body["checks"]["broker"]["ok"] is False
     assert body["checks"]["database"]["ok"] is True
+
+
+def test_the_workers_answer_is_shared_and_refreshed_in_the_background(client, monkeypatch, celery_worker_process):
+    """A ping waits out its whole timeout: health requests reuse its answer, and one that
+    finds it stale answers with it at once while a single refresh runs behind."""
+    from messsite import health
+
+    pings = []
+    real_ping = celery_app.control.ping
+    monkeypatch.setattr(celery_app.control, "ping", lambda **kw: pings.append(kw) or real_ping(**kw))
+    first = client.get("/api/v1/health").json()["checks"]["workers"]
+    assert client.get("/api/v1/health").json()["checks"]["workers"]["names"] == first["names"]
+    assert len(pings) == 1
+
+    names, when = cache.get(health.WORKERS_CACHE_KEY)
+    cache.set(health.WORKERS_CACHE_KEY, (["gone@host"], when - health.WORKERS_CACHE_SECONDS - 1), None)
+    stale = [client.get("/api/v1/health").json()["checks"]["workers"] for _ in range(3)]
+    assert all(answer["names"] == ["gone@host"] for answer in stale)
+    deadline = time.monotonic() + 10
+    while cache.get(health.WORKERS_CACHE_KEY)[0] == ["gone@host"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert cache.get(health.WORKERS_CACHE_KEY)[0] == names == [celery_worker_process]
+    assert len(pings) == 2

@@ -15,16 +15,20 @@ from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.db import transaction
+from django.db.models.signals import pre_delete
 from rest_framework.test import APIClient
 
 from analysis import extraction
+from analysis import signals as analysis_signals
 from analysis.embeddings import save_window_features, store_track_embeddings
 from analysis.encoder_choice import EncoderUnavailable
 from analysis.clips import create_clip_query
 from analysis.models import ClipQuery, EmbeddingSpace, TrackFeatures
+from analysis.probing import track_targets
 from catalog import intake
 from catalog.models import Dataset, Track
 from catalog.peaks import PEAK_COUNT, cached_peaks_name, track_peaks_json
+from recommendations import index
 from tests.factories import audio_bytes, make_dataset, make_track, make_user, noise, token_for, tone
 
 pytestmark = pytest.mark.django_db
@@ -243,6 +247,50 @@ def test_deleting_a_space_removes_its_features_and_its_clips_window_means(spaces
     assert (clip.space, clip.features_path, clip.window_starts) == (None, "", [])
 
 
+def saved_index_and_targets(space, *tracks):
+    """What probing and searching leave on disk for a space: an index of each layer
+    (recommendations/index.py) and the tracks' probe-target tables (analysis/targets.py)."""
+    for layer in range(LAYERS):
+        index.load_or_build(space.pk, layer)
+    for track in tracks:
+        track_targets(TrackFeatures.objects.get(track=track, space=space), space)
+
+
+def folder_files(folder):
+    return sorted(path.name for path in Path(folder).iterdir())
+
+
+def index_space(name):
+    """The id of the space a file in the index folder belongs to, or None."""
+    return (index.file_owner(name) or (None,))[0]
+
+
+@pytest.mark.django_db(transaction=True)  # an index is read in a transaction of its own
+def test_deleting_a_space_removes_its_indices_and_the_target_tables_no_other_space_uses(
+        spaces, settings, django_capture_on_commit_callbacks):
+    gone, kept = spaces
+    shared = make_track(make_dataset("Both"), data=audio_bytes(tone(freq=330.0)), title="In both spaces")
+    alone = make_track(make_dataset("One"), data=audio_bytes(tone(freq=550.0)), title="Only in the deleted one")
+    for seed, (track, space) in enumerate([(shared, gone), (shared, kept), (alone, gone)]):
+        give_features(track, space, seed=seed, windows=1)  # one window: the 2 s tone is shorter than one
+    saved_index_and_targets(gone, shared, alone)
+    saved_index_and_targets(kept, shared)
+    kept_indices = [name for name in folder_files(settings.MESS_INDEX_DIR) if index_space(name) == kept.pk]
+    # Per layer: the index, its ids, its rows and a lock, for each space; a table per audio
+    # (the spaces' windows are alike, so `shared` has one table for both).
+    assert (len(folder_files(settings.MESS_INDEX_DIR)), len(kept_indices)) == (2 * LAYERS * 4, LAYERS * 4)
+    assert len(folder_files(settings.MESS_TARGET_CACHE_DIR)) == 2
+
+    with django_capture_on_commit_callbacks(execute=True):
+        gone.delete()
+
+    assert folder_files(settings.MESS_INDEX_DIR) == kept_indices
+    assert [name.split("-")[0] for name in folder_files(settings.MESS_TARGET_CACHE_DIR)] == [shared.sha256]
+    with django_capture_on_commit_callbacks(execute=True):
+        kept.delete()
+    assert folder_files(settings.MESS_INDEX_DIR) == folder_files(settings.MESS_TARGET_CACHE_DIR) == []
+
+
 def test_deleting_clips_removes_their_files(_isolated_media, django_capture_on_commit_callbacks):
     space = make_space()
     owner = make_user("listener")
@@ -334,6 +382,43 @@ def test_clean_orphans_delete_removes_only_orphans(orphans_and_referenced, _isol
     assert files(_isolated_media) == referenced
     assert not [d for d in Path(_isolated_media, "features").rglob("999")]  # emptied folders go too
     assert "No orphaned files." in clean("--delete")
+
+
+@pytest.mark.django_db(transaction=True)  # an index is read in a transaction of its own
+def test_clean_orphans_finds_indices_and_target_tables_that_no_space_or_featured_track_uses(spaces, settings):
+    gone, kept = spaces
+    track = make_track(make_dataset("Tones"), data=audio_bytes(tone(freq=330.0)), title="Stays")
+    dropped = make_track(make_dataset("Other"), data=audio_bytes(tone(freq=550.0)), title="Deleted")
+    for seed, (each, space) in enumerate([(track, gone), (track, kept), (dropped, kept)]):
+        give_features(each, space, seed=seed, windows=1)
+    saved_index_and_targets(gone, track)
+    saved_index_and_targets(kept, track, dropped)
+    (settings.MESS_INDEX_DIR / "notes.txt").write_text("not written by the index: never an orphan")
+    # The space deleted without its files, as a release before remove_space_files did; a
+    # deleted track's target table is left to this command.
+    gone_pk = gone.pk
+    pre_delete.disconnect(sender=EmbeddingSpace, dispatch_uid="analysis.remove_space_files")
+    try:
+        gone.delete()
+    finally:
+        analysis_signals.connect()
+    dropped.delete()
+    local = [path for folder in (settings.MESS_INDEX_DIR, settings.MESS_TARGET_CACHE_DIR) for path in folder.iterdir()]
+    for path in local:
+        os.utime(path, (time.time() - 7200,) * 2)
+    stray = sorted(str(path) for path in local if index_space(path.name) == gone_pk
+                   or path.name.startswith(dropped.sha256))
+    kept_files = sorted(str(path) for path in local if str(path) not in stray)
+    # 4 files a layer (index, ids, rows, lock) and a target table; kept also notes.txt.
+    assert (len(stray), len(kept_files)) == (LAYERS * 4 + 1, LAYERS * 4 + 1 + 1)
+
+    out = clean()
+    assert sorted(line.split()[-1] for line in out.splitlines()[:-1]) == stray
+    assert sorted(str(path) for path in local if path.exists()) == sorted(stray + kept_files)  # a dry run
+
+    assert f"Removed {len(stray)} orphaned files" in clean("--delete")
+    assert sorted(str(path) for path in local if path.exists()) == kept_files
+    assert "No orphaned files." in clean()
 
 
 def test_clean_orphans_leaves_fresh_files(_isolated_media):

@@ -1,6 +1,6 @@
 """Password guessing: failed sign-ins are counted per account and per client address, on
-the token endpoint and the sign-in page alike, and past the limit both refuse with 429 and
-Retry-After until the lockout ends, even the right password."""
+the token endpoint, the sign-in page and the admin's alike, and past the limit all refuse
+with 429 and Retry-After until the lockout ends, even the right password."""
 
 import pytest
 from rest_framework.test import APIClient
@@ -131,10 +131,27 @@ def test_failures_on_the_page_and_the_api_add_up(users, client):
     assert_locked(token("curator", "pw-curator"))
 
 
-def test_the_admin_sign_in_refuses_a_locked_account(users, client):
+def test_the_admin_sign_in_says_an_account_is_locked_as_the_site_does(users, client):
     make_user("boss", superuser=True)
     for i in range(3):
         token("boss", f"guess-{i}")
     response = client.post("/admin/login/", {"username": "boss", "password": "pw-boss"}, REMOTE_ADDR="10.0.0.7")
-    assert response.status_code == 200  # the form again, not a redirect into the admin
+    assert response.status_code == 429  # the form again, not a redirect into the admin
+    assert 0 < int(response["Retry-After"]) <= 600
+    text = response.content.decode()
+    assert 'id="login-form"' in text and 'class="errornote"' in text  # the admin's own page
+    assert "Too many failed sign-ins for this account" in text and "correct password" in text
+    assert "Please enter the correct username" not in text
     assert "_auth_user_id" not in client.session
+    # Another (staff) account signs in to the admin from the same address.
+    assert client.post("/admin/login/", {"username": "curator", "password": "pw-curator", "next": "/admin/"},
+                       REMOTE_ADDR="10.0.0.7").status_code == 302
+
+
+def test_the_admin_sign_in_counts_failures_and_locks_the_address(users, client):
+    for i in range(5):
+        response = client.post("/admin/login/", {"username": f"user-{i}", "password": "guess"}, REMOTE_ADDR="10.0.0.8")
+        assert response.status_code == 200 and "Please enter the correct username" in response.content.decode()
+    response = client.post("/admin/login/", {"username": "curator", "password": "pw-curator"}, REMOTE_ADDR="10.0.0.8")
+    assert response.status_code == 429 and "from your address" in response.content.decode()
+    assert_locked(token("curator", "pw-curator", address="10.0.0.8"), "address")

@@ -40,8 +40,9 @@ def get(port, path, timeout=30):
         conn.close()
 
 
-def load(port, track_ids, clients, seconds, rate=None, seed=0):
-    """(p50 ms, p99 ms, requests/s, errors) of `clients` clients for `seconds`.
+def load(port, track_ids, clients, seconds, rate=None, seed=0, path=PATH):
+    """(p50 ms, p99 ms, requests/s, errors) of `clients` clients for `seconds`, each asking
+    `path` with a random track id from `track_ids` in its "{}".
 
     Without `rate` the clients are closed-loop: each sends its next request as soon as
     the last is answered, so they measure capacity and latency under saturation. With
@@ -60,14 +61,14 @@ def load(port, track_ids, clients, seconds, rate=None, seed=0):
         interval = clients / rate if rate else 0.0
         scheduled = time.perf_counter() + interval * n / clients
         while time.perf_counter() < deadline[0]:
-            path = PATH.format(int(track_ids[rng.integers(len(track_ids))]))
+            asked = path.format(int(track_ids[rng.integers(len(track_ids))]))
             if rate:
                 time.sleep(max(0.0, scheduled - time.perf_counter()))
                 began, scheduled = scheduled, scheduled + interval
             else:
                 began = time.perf_counter()
             try:
-                conn.request("GET", path)
+                conn.request("GET", asked)
                 response = conn.getresponse()
                 response.read()
                 if response.status != 200:
@@ -117,13 +118,7 @@ def run(track_ids, workers=2, loads=((1, 5, None), (50, 15, None)), log=print):
         status, body = get(port, PATH.format(int(track_ids[0])))
         if status != 200:
             raise RuntimeError(f"similar endpoint answered {status}: {body[:300]!r}")
-        # Each worker maps the saved index in a background thread on its first search;
-        # until then pgvector answers. Warm up until every status answer shows it loaded.
-        for _ in range(60):
-            load(port, track_ids, 4, 1.0, seed=10_000)
-            answers = [json.loads(get(port, "/api/v1/index/status/")[1]) for _ in range(6 * workers)]
-            if all(any(i["layer"] == 0 and i["size"] for i in a["indices"]) for a in answers):
-                break
+        warm(port, track_ids, workers)
         results, capacity = [], None
         for clients, seconds, rate in loads:
             if rate is not None and rate < 1:
@@ -137,18 +132,41 @@ def run(track_ids, workers=2, loads=((1, 5, None), (50, 15, None)), log=print):
         return results, memory(pids)
 
 
+# Throttling off: the load is one client address asking far past the anonymous rate.
+UNTHROTTLED = {"API_THROTTLE_ANON": "1000000/min", "API_THROTTLE_USER": "1000000/min"}
+
+
+def warm(port, track_ids, workers):
+    """Each worker maps the saved index in a background thread on its first search; until
+    then pgvector answers. Warm up until every status answer shows layer 0 loaded."""
+    for _ in range(60):
+        load(port, track_ids, 4, 1.0, seed=10_000)
+        answers = [json.loads(get(port, "/api/v1/index/status/")[1]) for _ in range(6 * workers)]
+        if all(any(i["layer"] == 0 and i["size"] for i in a["indices"]) for a in answers):
+            return
+    raise RuntimeError("the web workers did not load the index")
+
+
 @contextmanager
 def gunicorn(workers=2):
-    """(port, process) of gunicorn serving the platform on loopback, as `manage.py up`
-    starts it (sync workers), with throttling off; stopped on leaving."""
+    """(port, process) of gunicorn alone serving the platform on loopback (sync workers,
+    no proxy in front), with throttling off; stopped on leaving."""
     port = free_port()
-    env = {**os.environ, "API_THROTTLE_ANON": "1000000/min", "API_THROTTLE_USER": "1000000/min"}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "messsite.wsgi", "--bind", f"127.0.0.1:{port}",
-         "--workers", str(workers), "--log-level", "warning"],
-        env=env, start_new_session=True,
-    )
+    command = [sys.executable, "-m", "gunicorn", "messsite.wsgi", "--bind", f"127.0.0.1:{port}",
+               "--workers", str(workers), "--log-level", "warning"]
+    with started([("web", command, {})], port) as processes:
+        yield port, processes[0]
+
+
+@contextmanager
+def started(commands, port):
+    """[process] of each (name, command, environment) started with throttling off, once
+    http://127.0.0.1:port/api/v1/health answers; all stopped on leaving."""
+    processes = []
     try:
+        for _name, command, env in commands:
+            processes.append(subprocess.Popen(command, env={**os.environ, **UNTHROTTLED, **env},
+                                              start_new_session=True))
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -156,14 +174,17 @@ def gunicorn(workers=2):
                     break
             except OSError:
                 pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise RuntimeError("gunicorn did not come up")
+            if time.monotonic() > deadline or any(p.poll() is not None for p in processes):
+                raise RuntimeError("the web server did not come up")
             time.sleep(0.3)
-        yield port, server
+        yield processes
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
+        for process in reversed(processes):
+            if process.poll() is not None:
+                continue
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()

@@ -1,5 +1,7 @@
-"""`manage.py clean_orphans`: list (default) or remove (--delete) the files in the media
-storage that no row refers to: audio/, scores/, peaks/, features/, clips/ (analysis/leftovers.py)."""
+"""`manage.py clean_orphans`: list (default) or remove (--delete) the files that no row
+refers to: in the media storage (audio/, scores/, peaks/, features/, clips/), saved indices
+of spaces that are gone, and target tables of audio no space has features for
+(analysis/leftovers.py)."""
 
 import datetime
 
@@ -10,8 +12,8 @@ from analysis.leftovers import FOLDERS, find_orphans, remove_orphans
 
 
 class Command(BaseCommand):
-    help = f"Find files in the media storage ({', '.join(f + '/' for f in FOLDERS)}) that no row refers to; " \
-           "a dry run unless --delete."
+    help = f"Find files that no row refers to: in the media storage ({', '.join(f + '/' for f in FOLDERS)}), " \
+           "saved indices of deleted spaces, target tables of audio without features; a dry run unless --delete."
 
     def add_arguments(self, parser):
         parser.add_argument("--delete", action="store_true", help="Remove them (default: only list them).")

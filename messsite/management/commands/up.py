@@ -2,7 +2,8 @@
 
 Starts the embedded PostgreSQL+pgvector and Redis (unless DATABASE_URL / REDIS_URL point
 elsewhere), migrates, collects static files, makes sure an admin exists, then runs a
-Celery worker and gunicorn until Ctrl-C, and stops everything it started, in order.
+Celery worker and the web server (gunicorn behind nginx) until Ctrl-C, and stops
+everything it started, in order.
 """
 
 from django.core.management import BaseCommand, call_command

@@ -1,4 +1,4 @@
-"""Refuse NUL characters in request input with a 400 before any view sees them.
+"""Refuse request input MESS cannot take with a 400 (or 413) before any view sees it.
 
 PostgreSQL text cannot hold U+0000, so a NUL in a slug in the address, a filter in the
 query string, a form field or a JSON string used to reach the database as a psycopg
@@ -7,20 +7,28 @@ every place a client can put text (address, query string, headers and cookies, f
 JSON bodies) instead of each view and field guarding itself.
 
 The answer is 400 with code ``nul_byte``: in the API's JSON error shape for the API and
-JSON clients, as a short HTML page for the rest.
+JSON clients, as a short HTML page for the rest. A body declared larger than
+MESS_MAX_REQUEST_BYTES is refused first (413 ``too_large``), unread. Parsing a form here also meets its limits
+first, so they are refused here too, with their reason: too many files (400
+``too_many_files``), fields too large (413 ``too_large``), too many fields or a malformed
+form (400 ``bad_request``).
 
-Form bodies are read through ``request.POST`` (parsed once; DRF reuses that parse) and
-JSON bodies through ``request.body`` unless they exceed DATA_UPLOAD_MAX_MEMORY_SIZE; a body
-that cannot be parsed is left to the view, which reports it as it always has.
+POST forms are read through ``request.POST`` (parsed once; DRF reuses that parse). Django
+parses no other method's form, so a PUT or PATCH one (DRF parses those itself, later) and
+a JSON body are read through ``request.body``, which the view can read again, unless they
+exceed DATA_UPLOAD_MAX_MEMORY_SIZE; a body that cannot be parsed is left to the view,
+which reports it as it always has.
 """
 
+import io
 import json
 import re
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFilesSent
-from django.http import HttpResponse
-from django.http.multipartparser import MultiPartParserError
+from django.http import HttpResponse, QueryDict
+from django.http.multipartparser import MultiPartParser, MultiPartParserError
+from django.utils.datastructures import MultiValueDict
 from django.utils.html import escape
 
 from messsite.api_errors import json_error
@@ -29,13 +37,22 @@ NUL = "\x00"
 CODE = "nul_byte"
 # In JSON text a NUL can only appear escaped (raw control characters are invalid).
 _JSON_NUL = re.compile(rb"\\u0000", re.IGNORECASE)
+_FORMS = ("multipart/form-data", "application/x-www-form-urlencoded")
 
 
-class RejectNulBytesMiddleware:
+class RejectBadRequestInputMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
+        # From the declared length, before a byte of the body is read. The proxy in front
+        # refuses these already (deploy/nginx.conf.template); this covers gunicorn reached
+        # directly. Django's own check counts only form fields, never files.
+        declared = request.META.get("CONTENT_LENGTH") or "0"
+        if declared.isdigit() and int(declared) > settings.MESS_MAX_REQUEST_BYTES:
+            return _refused(request, 413, "too_large", (
+                f"The request body is larger than MESS accepts (MESS_MAX_REQUEST_BYTES = "
+                f"{settings.MESS_MAX_REQUEST_BYTES} bytes)."))
         try:
             where = nul_location(request)
         # The form is parsed here first, so its limits are refused here: with the reason, not
@@ -73,15 +90,29 @@ def nul_location(request):
             return f"{key[5:].replace('_', '-').title()} header"
     if where := _in_pairs(((k, [v]) for k, v in request.COOKIES.items()), "cookie"):
         return where
-    if request.method == "POST" and request.content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
+    if request.content_type in _FORMS:
         try:
-            fields = request.POST
+            fields, files = _form(request)
         except MultiPartParserError:  # unparseable: the view reports it in its own way
             return None
-        return _in_pairs(fields.lists(), "form field") or _in_file_names(request.FILES)
+        return _in_pairs(fields.lists(), "form field") or _in_file_names(files)
     if _is_json(request):
         return _in_json(request)
     return None
+
+
+def _form(request):
+    """(fields, files) of a form body: Django's parse for POST, else one of a copy of the
+    body (empty when it is over DATA_UPLOAD_MAX_MEMORY_SIZE, left unchecked)."""
+    if request.method == "POST":
+        return request.POST, request.FILES
+    try:
+        body = request.body
+    except RequestDataTooBig:  # Django sets this limit on POST forms only: the view decides
+        return QueryDict(), MultiValueDict()
+    if request.content_type == "multipart/form-data":
+        return MultiPartParser(request.META, io.BytesIO(body), request.upload_handlers, request.encoding).parse()
+    return QueryDict(body, encoding=request.encoding), MultiValueDict()
 
 
 def _in_pairs(pairs, kind):
