@@ -172,6 +172,9 @@ def main():
             for label in ("health", "similar"):
                 for phase, result in (("no stalled uploads", quiet[label]), (f"{args.stalled} stalled uploads", loaded[label])):
                     p50, p99, rps, errors = result
+                    if not rps:  # every request of the phase failed or timed out (30 s)
+                        rows.append((name, label, phase, "no answer", f"0 req/s, {errors} errors", "down"))
+                        continue
                     ratio = f"p99 {p99 / quiet[label][1]:.2f}x of without" if result is loaded[label] else ""
                     rows.append((name, label, phase, f"{p50:.1f} / {p99:.1f} ms", f"{rps:.0f} req/s, {errors} errors",
                                  ratio))
