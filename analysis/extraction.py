@@ -38,7 +38,7 @@ def run_extraction_job(job_id, *, worker="", on_progress=None, temporal_dir=None
     as `track-<id>.npy` (float16 [windows, layers, frames, dim]: large, so only on request)."""
     job = ExtractionJob.objects.filter(pk=job_id, status__in=ExtractionJob.ACTIVE_STATES).select_related("track").first()
     if job is None:
-        log.info("extraction job %s is finished or gone; nothing to do", job_id)
+        log.debug("extraction job %s is finished or gone; nothing to do", job_id)
         return None
     track = job.track
     loading_started = time.perf_counter()

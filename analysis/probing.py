@@ -41,7 +41,7 @@ def run_probe(run_id, *, on_progress=None):
     """Run one queued (or interrupted) probe run; returns it, or None when it is finished or gone."""
     run = ProbeRun.objects.filter(pk=run_id, status__in=ProbeRun.ACTIVE_STATES).select_related("space").first()
     if run is None:
-        log.info("probe run %s is finished or gone; nothing to do", run_id)
+        log.debug("probe run %s is finished or gone; nothing to do", run_id)
         return None
     ProbeRun.objects.filter(pk=run.pk).update(
         status=Status.RUNNING, started_at=timezone.now(), progress=0, stage="computing targets", error=""

@@ -16,7 +16,7 @@ from django.utils.html import format_html
 from analysis.services import request_extraction
 from catalog import intake
 from catalog.forms import TrackAdminForm, TrackUploadForm
-from catalog.models import Dataset, Track
+from catalog.models import DESCRIPTIVE_FIELDS, Dataset, Track
 from catalog.templatetags.catalog_format import format_duration
 
 
@@ -95,7 +95,7 @@ class TrackAdmin(ExtractionActionsMixin, admin.ModelAdmin):
     list_display = ["title", "composer", "work", "dataset", "status_and_error", "length", "format", "created_at"]
     list_filter = ["dataset", "status", ComposerFilter, "format"]
     list_select_related = ["dataset"]
-    search_fields = ["title", "composer", "work", "performer"]
+    search_fields = ["title", "composer", "work", "performer", "album"]
     actions = [extract_tracks, reextract_tracks]
     # Measured from the file or set by the pipeline: editing them would make them lie.
     readonly_fields = [
@@ -103,7 +103,7 @@ class TrackAdmin(ExtractionActionsMixin, admin.ModelAdmin):
         "audio_path", "audio_root", "status", "error", "created_at", "updated_at",
     ]
     fieldsets = [
-        (None, {"fields": ["dataset", "title", "composer", "work", "performer", "external_id", "metadata"]}),
+        (None, {"fields": ["dataset", *DESCRIPTIVE_FIELDS, "external_id", "metadata"]}),
         ("Audio", {"fields": [
             "audio_player", "length", "format", "sample_rate", "channels", "size_bytes", "sha256",
             "audio_path", "audio_root",

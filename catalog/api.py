@@ -4,7 +4,7 @@ from django.db.models import Count
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import MultiPartParser
+from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.permissions import DjangoModelPermissionsOrAnonReadOnly
 from rest_framework.response import Response
 
@@ -18,6 +18,7 @@ from catalog.serializers import (
     DatasetSerializer,
     DuplicateErrorSerializer,
     TagCountSerializer,
+    TrackMetadataSerializer,
     TrackSerializer,
     TrackUploadSerializer,
 )
@@ -86,6 +87,12 @@ class TrackViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Dest
     search_fields = ["title", "composer", "work", "performer"]
     ordering_fields = ["title", "composer", "duration", "created_at"]
 
+    def get_parsers(self):
+        # An upload is multipart, an edit JSON; anything else is a 415.
+        if self.request is not None and self.request.method == "PATCH":
+            return [JSONParser()]
+        return super().get_parsers()
+
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation: no database at hand
             return super().get_queryset()
@@ -129,6 +136,20 @@ class TrackViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Dest
         except DuplicateTrack as exc:
             raise DuplicateAudio(str(exc), existing=exc.existing) from exc
         return Response(self.get_serializer(track).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Edit a track's descriptive fields",
+        description="Curators only (the change_track permission). Only the fields given change; a blank text "
+        "field or a null year or track number clears it, but the title cannot be blank.",
+        request=TrackMetadataSerializer,
+        responses={200: TrackSerializer, **error_responses(400, 401, 403, 404)},
+    )
+    def partial_update(self, request, pk=None):
+        params = TrackMetadataSerializer(self.get_object(), data=request.data, partial=True)
+        params.is_valid(raise_exception=True)
+        params.save()
+        # Read back through get_queryset: the response carries the annotated tags too.
+        return Response(self.get_serializer(self.get_object()).data)
 
     def perform_destroy(self, track):
         delete_track(track)

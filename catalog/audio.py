@@ -15,11 +15,20 @@ import numpy as np
 import soundfile as sf
 from django.conf import settings
 
-# libsndfile format name -> content type served to browsers.
-ACCEPTED_FORMATS = {"WAV": "audio/wav", "FLAC": "audio/flac", "OGG": "audio/ogg", "MP3": "audio/mpeg"}
+# libsndfile format name -> content type served to browsers. Every sample coding libsndfile
+# decodes in these containers is accepted: 8- to 32-bit integer and float PCM, 24-bit FLAC,
+# Vorbis and Opus in OGG, MPEG layer III.
+ACCEPTED_FORMATS = {
+    "WAV": "audio/wav", "AIFF": "audio/aiff", "FLAC": "audio/flac", "OGG": "audio/ogg", "MP3": "audio/mpeg",
+}  # fmt: skip
+# libsndfile names WAVE_FORMAT_EXTENSIBLE files (what sox and most editors write for 24- and
+# 32-bit or multichannel audio) "WAVEX"; they are WAV files to people and players alike.
+# AIFF-C (compressed or float AIFF) reads as "AIFF" already.
+_SAME_FORMAT = {"WAVEX": "WAV"}
 # Extension of the stored (content-addressed) file, by format.
-EXTENSIONS = {"WAV": "wav", "FLAC": "flac", "OGG": "ogg", "MP3": "mp3"}
-AUDIO_SUFFIXES = {f".{ext}" for ext in EXTENSIONS.values()}
+EXTENSIONS = {"WAV": "wav", "AIFF": "aiff", "FLAC": "flac", "OGG": "ogg", "MP3": "mp3"}
+# What a folder import picks up: every name these formats are saved under.
+AUDIO_SUFFIXES = {f".{ext}" for ext in EXTENSIONS.values()} | {".aif", ".aifc", ".opus"}
 
 # Frames decoded at each end of a file: enough to cross several MP3/OGG packets.
 _CHECK_FRAMES = 4096
@@ -81,7 +90,7 @@ def probe(path, name=None):
     name = name or path.name
     check_size(path.stat().st_size, name)
     with _open(path, name) as audio:
-        fmt = audio.format
+        fmt = _SAME_FORMAT.get(audio.format, audio.format)
         if fmt not in ACCEPTED_FORMATS:
             raise _unsupported(name, f"is {fmt} audio")
         if fmt == "WAV":

@@ -126,7 +126,7 @@ KEYBOARD = ("piano", "harpsichord")
 class Work:
     corpus_path: str  # in music21's corpus, with its extension: some works exist in two formats
     composer: str
-    work: str  # catalogue number, else the corpus path
+    work: str  # catalogue number, else the work's name: shown as is in the catalogue
     title: str
     ensembles: tuple
 
@@ -148,14 +148,14 @@ WORKS = (
          "String Quartet Op. 18 No. 1: I. Allegro con brio", QUARTET),
     Work("schumann_robert/opus41no1/movement1.mxl", "Robert Schumann", "Op. 41 No. 1",
          "String Quartet Op. 41 No. 1: I. Introduzione – Allegro", QUARTET),
-    Work("monteverdi/madrigal.3.1.mxl", "Claudio Monteverdi", "monteverdi/madrigal.3.1",
+    Work("monteverdi/madrigal.3.1.mxl", "Claudio Monteverdi", "Madrigals, Book 3 No. 1",
          "La giovinetta pianta (Madrigals, Book 3)", CONSORT),
     Work("corelli/opus3no1/1grave.xml", "Arcangelo Corelli", "Op. 3 No. 1",
          "Trio Sonata Op. 3 No. 1: I. Grave", CONSORT),
     Work("mozart/k545/movement1_exposition.mxl", "Wolfgang Amadeus Mozart", "K. 545",
          "Piano Sonata K. 545: I. Allegro (exposition)", KEYBOARD),
     Work("cpebach/h186.mxl", "Carl Philipp Emanuel Bach", "H. 186", "Sonata H. 186: II. Poco adagio", KEYBOARD),
-    Work("joplin/maple_leaf_rag.mxl", "Scott Joplin", "joplin/maple_leaf_rag", "Maple Leaf Rag", KEYBOARD),
+    Work("joplin/maple_leaf_rag.mxl", "Scott Joplin", "Maple Leaf Rag", "Maple Leaf Rag", KEYBOARD),
     Work("chopin/mazurka06-2.krn", "Frédéric Chopin", "Op. 6 No. 2", "Mazurka Op. 6 No. 2", ("piano",)),
     Work("schumann_clara/polonaise_op1n1.mxl", "Clara Schumann", "Op. 1 No. 1", "Polonaise Op. 1 No. 1", ("piano",)),
     Work("schubert/Lindenbaum.xml", "Franz Schubert", "D. 911 No. 5", "Der Lindenbaum (Winterreise)",

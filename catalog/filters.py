@@ -1,14 +1,36 @@
 import django_filters
+from django import forms
 
 from analysis.services import active_space
 from analysis.tags import known_tags, tagged
 from catalog.audio import ACCEPTED_FORMATS
+from catalog.composers import UnknownComposer, match_composers
 from catalog.forms import TagsField, tag_choices
 from catalog.models import Dataset, Track
 
 
 class TagFilter(django_filters.MultipleChoiceFilter):
     field_class = TagsField
+
+
+class ComposerField(forms.CharField):
+    """Cleans to the catalogued names the text matches (catalog/composers.py)."""
+
+    def clean(self, value):
+        value = super().clean(value)
+        if not value:
+            return value
+        try:
+            return match_composers(value)
+        except UnknownComposer as exc:
+            raise forms.ValidationError(str(exc), code="unknown_composer") from exc
+
+
+class ComposerFilter(django_filters.CharFilter):
+    field_class = ComposerField
+
+    def filter(self, tracks, names):
+        return tracks.filter(composer__in=names) if names else tracks
 
 
 def active_tag_choices():
@@ -21,7 +43,10 @@ class TrackFilter(django_filters.FilterSet):
     dataset = django_filters.ModelChoiceFilter(
         to_field_name="slug", queryset=Dataset.objects.all(), help_text="Dataset slug."
     )
-    composer = django_filters.CharFilter(lookup_expr="iexact", help_text="Exact name, any case.")
+    composer = ComposerFilter(
+        help_text="A composer as people type it: any case, accents optional, a part of the name (bach, j s bach, "
+        "dvorak); an ambiguous part matches every composer it fits. No match is a 400 suggesting close names."
+    )
     status = django_filters.ChoiceFilter(choices=Track.Status.choices)
     # Not "format": DRF reserves ?format= to pick the response renderer (json, api).
     audio_format = django_filters.ChoiceFilter(

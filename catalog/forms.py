@@ -1,4 +1,4 @@
-"""Forms: the curators' multi-file upload, the admin track edit, the catalogue search."""
+"""Forms: the curators' multi-file upload, the admin and track page edits, the catalogue search."""
 
 from dataclasses import dataclass
 
@@ -8,7 +8,7 @@ from django.utils.text import slugify
 
 from catalog import intake
 from catalog.audio import AudioRejected
-from catalog.models import Dataset, Track
+from catalog.models import DESCRIPTIVE_FIELDS, Dataset, Track
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -112,6 +112,14 @@ class TrackAdminForm(forms.ModelForm):
         if dataset and twins.exists():
             self.add_error("dataset", f"{dataset} already holds a track with the same audio: {twins.first()}.")
         return cleaned
+
+
+class TrackMetadataForm(forms.ModelForm):
+    """The track page's edit form for curators: the fields the API's PATCH takes."""
+
+    class Meta:
+        model = Track
+        fields = DESCRIPTIVE_FIELDS
 
 
 class TagsField(forms.MultipleChoiceField):

@@ -141,7 +141,8 @@ def _read_maestro_json(path):
 
 
 def folder_entries(root):
-    """Any folder, recursively: every WAV/FLAC/OGG/MP3 file, titled by its name."""
+    """Any folder, recursively: every audio file, described by its tags (intake reads them),
+    else titled by its name; a sidecar (catalog/sidecar.py) may say more."""
     paths = sorted(
         p
         for p in root.rglob("*")
@@ -150,7 +151,7 @@ def folder_entries(root):
     )
     if not paths:
         raise DatasetImportError(f"No {', '.join(sorted(AUDIO_SUFFIXES))} files under {root}.")
-    return [Entry(path, {"title": path.stem, "external_id": path.relative_to(root).as_posix()}) for path in paths]
+    return [Entry(path, {"external_id": path.relative_to(root).as_posix()}) for path in paths]
 
 
 LAYOUTS = {

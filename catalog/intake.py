@@ -16,10 +16,11 @@ from django.db import IntegrityError, transaction
 
 from analysis.services import request_extraction
 from catalog import audio
-from catalog.models import Track
+from catalog.file_tags import read_tags
+from catalog.models import DESCRIPTIVE_FIELDS, Track
 
-# Caller-supplied descriptive fields; everything else on a Track is derived from the file.
-TRACK_FIELDS = {"title", "composer", "work", "performer", "external_id", "metadata"}
+# Caller-supplied fields; everything else on a Track is derived from the file.
+TRACK_FIELDS = {*DESCRIPTIVE_FIELDS, "external_id", "metadata"}
 _CHUNK_BYTES = 1024 * 1024
 
 
@@ -76,6 +77,9 @@ def _ingest(dataset, path, name, fields, *, in_place_root):
     sha = _sha256(path)
     info = audio.probe(path, name)
     _refuse_duplicate(dataset, sha, name)
+    # What the caller gives (form, API, sidecar, dataset layout) wins over the file's tags.
+    explicit = {key: value for key, value in fields.items() if value not in (None, "")}
+    fields = {"title": Path(name).stem, **read_tags(path), **explicit}
 
     newly_saved = None
     if in_place_root:
@@ -100,10 +104,7 @@ def _create_track(dataset, *, sha, info, size, name, fields, audio_path, audio_r
     for when the transaction commits."""
     track = Track.objects.create(
         dataset=dataset,
-        title=fields.get("title") or Path(name).stem,
-        composer=fields.get("composer") or "",
-        work=fields.get("work") or "",
-        performer=fields.get("performer") or "",
+        **{key: value for key, value in fields.items() if key in DESCRIPTIVE_FIELDS},
         external_id=fields.get("external_id") or "",
         metadata={"original_name": name, **(fields.get("metadata") or {})},
         audio_path=audio_path,

@@ -1,6 +1,7 @@
 from pathlib import Path
 
 from django.core.files.storage import FileSystemStorage, default_storage
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.urls import reverse
 
@@ -26,6 +27,11 @@ class Dataset(models.Model):
         return self.name
 
 
+# What people describe a recording with: set at intake from the file's tags, a sidecar or
+# the uploader, and editable by curators afterwards (admin, track page, API).
+DESCRIPTIVE_FIELDS = ("title", "composer", "work", "performer", "album", "year", "genre", "track_number")
+
+
 class Track(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -37,7 +43,18 @@ class Track(models.Model):
     title = models.CharField(max_length=300)
     composer = models.CharField(max_length=200, blank=True, db_index=True)
     work = models.CharField(max_length=300, blank=True, help_text="Work or opus, e.g. BWV 849.")
-    performer = models.CharField(max_length=200, blank=True)
+    # The tags' "artist" (ID3 TPE1, Vorbis ARTIST) lands here: for recorded music the
+    # artist is who plays, and one field keeps the performer filter and display whole.
+    performer = models.CharField(max_length=200, blank=True, help_text="Who plays; the tags' artist.")
+    album = models.CharField(max_length=300, blank=True)
+    year = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(9999)],
+        help_text="Year of the recording or release.",
+    )
+    genre = models.CharField(max_length=100, blank=True)
+    track_number = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1)], help_text="Position on its album, from 1."
+    )
     external_id = models.CharField(
         max_length=500, blank=True, help_text="Identifier in the source dataset (file name, MAESTRO path, ...)."
     )

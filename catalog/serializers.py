@@ -1,10 +1,11 @@
+from django.db import models
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from analysis.tags import tag_scores
-from catalog.models import Dataset, Track
+from catalog.models import DESCRIPTIVE_FIELDS, Dataset, Track
 from messsite.api_errors import ErrorDetailSerializer
 
 
@@ -39,7 +40,7 @@ class TrackSerializer(serializers.ModelSerializer):
     class Meta:
         model = Track
         fields = [
-            "id", "url", "dataset", "title", "composer", "work", "performer", "external_id",
+            "id", "url", "dataset", *DESCRIPTIVE_FIELDS, "external_id",
             "duration", "sample_rate", "channels", "format", "size_bytes", "sha256",
             "status", "error", "metadata", "audio_url", "tags", "created_at", "updated_at",
         ]  # fmt: skip
@@ -54,18 +55,56 @@ class TrackSerializer(serializers.ModelSerializer):
         return [{"tag": tag, "score": score} for tag, score in tag_scores(track)]
 
 
-class TrackUploadSerializer(serializers.ModelSerializer):
-    """Input of an upload: the file, its dataset and optional descriptive fields."""
+class _JsonTyped:
+    """Takes only values of its JSON type: DRF would read 0 as "0" and "7" as 7, which the
+    schema calls invalid."""
 
-    file = serializers.FileField(help_text="WAV, FLAC, OGG or MP3.")
+    json_type = object
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, self.json_type):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class JsonTextField(_JsonTyped, serializers.CharField):
+    json_type = str
+
+
+class JsonIntegerField(_JsonTyped, serializers.IntegerField):
+    json_type = int
+
+
+class TrackMetadataSerializer(serializers.ModelSerializer):
+    """What a curator may change on a track: its descriptive fields (JSON). The rest is
+    measured from the file or set by the pipeline."""
+
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.CharField: JsonTextField,
+        models.PositiveSmallIntegerField: JsonIntegerField,
+    }
+
+    class Meta:
+        model = Track
+        fields = list(DESCRIPTIVE_FIELDS)
+
+
+class TrackUploadSerializer(serializers.ModelSerializer):
+    """Input of an upload: the file, its dataset and optional descriptive fields, which win
+    over the file's own tags."""
+
+    file = serializers.FileField(help_text="WAV, AIFF, FLAC, OGG or MP3.")
     dataset = serializers.SlugRelatedField(
         slug_field="slug", queryset=Dataset.objects.all(), help_text="Slug of the dataset to add it to."
     )
 
     class Meta:
         model = Track
-        fields = ["file", "dataset", "title", "composer", "work", "performer", "external_id"]
-        extra_kwargs = {"title": {"required": False, "help_text": "Defaults to one derived from the file name."}}
+        fields = ["file", "dataset", *DESCRIPTIVE_FIELDS, "external_id"]
+        extra_kwargs = {
+            "title": {"required": False, "help_text": "Defaults to the file's title tag, else its name."}
+        }
 
 
 class ExistingTrackSerializer(serializers.Serializer):

@@ -1,15 +1,17 @@
 from django import forms
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.mixins import PermissionRequiredMixin
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import JsonResponse
+from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.generic import DetailView, ListView, TemplateView
 
 from analysis.services import active_space
 from analysis.tags import assigned_scores, known_tags, ranked, tag_counts, tagged, track_tags
 from catalog.audio import human_size
-from catalog.forms import TrackSearchForm, TrackUploadForm, dataset_named
+from catalog.forms import TrackMetadataForm, TrackSearchForm, TrackUploadForm, dataset_named
 from catalog.models import Dataset, Track
 from catalog.selectors import search_tracks
 from messsite.api_errors import json_error
@@ -57,13 +59,31 @@ def with_tag(params, tag):
 
 
 class TrackDetailView(DetailView):
+    """The track page; curators (change_track) also get a form to edit its descriptive
+    fields, posted back here."""
+
     queryset = Track.objects.select_related("dataset")
     template_name = "catalog/track_detail.html"
 
-    def get_context_data(self, **kwargs):
+    def post(self, request, *args, **kwargs):
+        if not request.user.has_perm("catalog.change_track"):
+            raise PermissionDenied
+        self.object = self.get_object()
+        # Its own copy: a refused form must not change what the rest of the page shows.
+        form = TrackMetadataForm(request.POST, instance=self.get_object(), auto_id=EDIT_FORM_IDS)
+        if not form.is_valid():
+            return self.render_to_response(self.get_context_data(edit_form=form), status=400)
+        form.save()
+        messages.success(request, "The track's details are saved.")
+        return redirect(self.object)
+
+    def get_context_data(self, edit_form=None, **kwargs):
         track, space = self.object, active_space()
         tag_set = track_tags(track, space)
+        if edit_form is None and self.request.user.has_perm("catalog.change_track"):
+            edit_form = TrackMetadataForm(instance=track, auto_id=EDIT_FORM_IDS)
         return super().get_context_data(
+            edit_form=edit_form,
             track_page=track_page_data(track),
             tags=assigned_scores(tag_set) if tag_set else None,
             top_scores=ranked(tag_set.scores)[:TOP_SCORES_SHOWN] if tag_set else [],
@@ -74,6 +94,7 @@ class TrackDetailView(DetailView):
         )
 
 
+EDIT_FORM_IDS = "edit-%s"  # apart from the ids of the page's other controls
 DEFAULT_PASSAGE_SECONDS = 5.0  # one analysis window of the default MERT settings
 TOP_SCORES_SHOWN = 10  # of every tag's score, in the track page's details
 

@@ -10,7 +10,9 @@ urlpatterns = [
     path("", include("catalog.api_urls")),
     path("", include("analysis.api_urls")),
     path("", include("recommendations.api_urls")),
-    path("health", HealthView.as_view(), name="health"),
+    # Slashed as every other route; the bare form stays for the probes already pointed at it.
+    path("health/", HealthView.as_view(), name="health"),
+    path("health", HealthView.as_view()),
     path("auth/token/", ThrottledObtainAuthToken.as_view(), name="api-token"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

@@ -286,6 +286,10 @@ MESS_INDEX_CHECK_SECONDS = float(env_str("MESS_INDEX_CHECK_SECONDS", "2"))
 MESS_INDEX_READ_CONNECTIONS = env_int("MESS_INDEX_READ_CONNECTIONS", 2)  # parallel COPY when building
 MESS_INDEX_DIR = Path(env_str("MESS_INDEX_DIR", str(DATA_DIR / "indexes")))
 MESS_PGVECTOR_EF_SEARCH = env_int("MESS_PGVECTOR_EF_SEARCH", 100)
+# How deep similar tracks page (offset + k): a page that deep costs a list that long.
+MESS_SIMILAR_MAX_DEPTH = env_int("MESS_SIMILAR_MAX_DEPTH", 1000)
+if MESS_SIMILAR_MAX_DEPTH < 100:
+    raise ImproperlyConfigured(f"MESS_SIMILAR_MAX_DEPTH={MESS_SIMILAR_MAX_DEPTH} is below 100, the largest page (k).")
 # Probing: proxy targets are cached per worker host, keyed by audio and target code.
 MESS_TARGET_CACHE_DIR = Path(env_str("MESS_TARGET_CACHE_DIR", str(DATA_DIR / "targets")))
 # An aspect uses a probe run's layer weights only when they beat its best layer's R² by more.
@@ -365,4 +369,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    # faiss logs at INFO every instruction set it tries at import, in every process.
+    "loggers": {"faiss.loader": {"level": "WARNING"}},
 }

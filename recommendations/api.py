@@ -76,7 +76,9 @@ class TrackQueryView(APIView):
     get=extend_schema(
         summary="Tracks similar to a track",
         description="Similar by one musical aspect, one layer, or a weighted mix of aspects, in the active "
-        "embedding space; each result says which layers made it similar and how much.",
+        "embedding space; each result says which layers made it similar and how much. k results a page from "
+        "offset on; next (or next_offset) is the following page, down to MESS_SIMILAR_MAX_DEPTH results. order "
+        "says whether diversity reordered them.",
         parameters=[SimilarQuerySerializer],
         responses={200: SimilarTracksSerializer, **error_responses(400, 404)},
     )
@@ -92,7 +94,8 @@ class SimilarTracksView(TrackQueryView):
         summary="Passages similar to a span of a track",
         description="Windows of the catalogue like seconds start-end of this track, by aspect, layer or mix, "
         "in the active embedding space. The query is the mean of the track's windows overlapping the span; "
-        "those windows are never returned, the track's other passages may be.",
+        "those windows are never returned, the track's other passages may be (marked same_track) unless "
+        "exclude_self.",
         parameters=[PassageQuerySerializer],
         responses={200: SimilarPassagesSerializer, **error_responses(400, 404)},
     )

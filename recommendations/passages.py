@@ -36,6 +36,7 @@ class Passage:
     start: float
     end: float
     score: float  # weighted sum of per-layer cosines to the query
+    same_track: bool = False  # a window of the query track itself: the piece repeating itself
 
 
 @dataclass(frozen=True)
@@ -62,13 +63,16 @@ _cache = OrderedDict()
 _lock = threading.Lock()
 
 
-def similar_passages(track, *, start, end, space=None, layer=None, aspect=None, mix=None, k=10, per_track=True):
+def similar_passages(
+    track, *, start, end, space=None, layer=None, aspect=None, mix=None, k=10, per_track=True, exclude_self=False
+):
     """Up to k passages most similar to seconds [start, end] of `track`, best first.
 
     The query is the mean of the normalised vectors of the track's windows that overlap
     the span. Those windows are never returned; the track's other passages may be
-    (repetition within a piece is musical). `per_track` keeps each track's best passage
-    only. Raises RecommendationError (bad_span, no_embeddings, and those of similar_tracks)."""
+    (repetition within a piece is musical), marked same_track, unless `exclude_self`.
+    `per_track` keeps each track's best passage only. Raises RecommendationError
+    (bad_span, no_embeddings, and those of similar_tracks)."""
     space, weights, description = prepare_query(space, layer=layer, aspect=aspect, mix=mix, k=k, diversity=0.0)
     if not 0 <= start < end <= track.duration:
         raise RecommendationError(
@@ -86,8 +90,10 @@ def similar_passages(track, *, start, end, space=None, layer=None, aspect=None, 
         raise RecommendationError("bad_span", f"No window of track {track.pk} overlaps {start:g}-{end:g}.")
     query = _query(load_window_features(features.path)[overlapping], weights, space)
     entry = _window_index(space, weights)
-    excluded = (entry.track_ids == track.pk) & (entry.starts < end) & (entry.ends > start)
-    results = _search(entry, query, k, excluded=excluded, per_track=per_track)
+    excluded = entry.track_ids == track.pk
+    if not exclude_self:
+        excluded &= (entry.starts < end) & (entry.ends > start)
+    results = _search(entry, query, k, excluded=excluded, per_track=per_track, own=track.pk)
     return SimilarPassages(track, start, end, space, weights, description, results)
 
 
@@ -161,7 +167,8 @@ def _build(space, weights, version):
     )
 
 
-def _search(entry, query, k, *, excluded, per_track):
+def _search(entry, query, k, *, excluded, per_track, own=None):
+    """Up to k passages; `own` is the query track's id, whose windows are marked same_track."""
     if entry.index is None:
         return []
     total = entry.index.ntotal
@@ -183,5 +190,5 @@ def _search(entry, query, k, *, excluded, per_track):
             break
         fetch = min(total, fetch * 4)
     tracks = Track.objects.select_related("dataset").in_bulk({track_id for track_id, *_ in picked})
-    passages = [Passage(tracks[t], start, end, score) for t, start, end, score in picked if t in tracks]
+    passages = [Passage(tracks[t], start, end, score, t == own) for t, start, end, score in picked if t in tracks]
     return passages[:k]

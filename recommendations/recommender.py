@@ -2,32 +2,44 @@
 
 The similarity of two tracks is a weighted sum of per-layer cosines: one layer
 (`layer=`), the layers of an aspect (`aspect=`), or those of a mix of aspects (`mix=`),
-with weights summing to 1. A query runs in four steps:
+with weights summing to 1. A query runs in five steps:
 
 1. Filters (dataset, composer, same work) become the `allowed` set the index searches
    within, so it fills k from matching tracks; filtering afterwards would come up short
-   whenever few tracks match.
-2. Candidates come from `index.search`, one search per layer: k of them for a plain
-   single-layer ranking, CANDIDATES_PER_RESULT * k per layer otherwise, since a mix's
-   best tracks rank high in at least one of its layers and diversity needs room to choose.
+   whenever few tracks match. A composer is matched as people type it (catalog/composers.py).
+2. Candidates come from `index.search`, one search per layer: the depth asked for
+   (offset + k) and one more for a plain single-layer ranking, CANDIDATES_PER_RESULT *
+   depth per layer otherwise, since a mix's best tracks rank high in at least one of its
+   layers and diversity needs room to choose.
 3. Every candidate is rescored exactly from its vectors, so a mix's score is right for
    each candidate whichever layer's search found it.
 4. With diversity > 0 the candidates are re-ranked by maximal marginal relevance (mmr).
+5. The page is results offset to offset + k of that list.
+
+Pages join up: the list to any depth begins with the list to a smaller one, so page 2
+neither repeats nor skips page 1, with or without diversity, as mmr draws its i-th pick
+from the CANDIDATES_PER_RESULT * i best candidates whatever the depth. Exclusions and
+filters apply to the whole list. One approximation: a mix's candidates come from
+per-layer searches, and a deeper one can find a track whose mixed score beats one shown
+on an earlier page, which then moves down onto the next page.
 """
 
 import math
 from dataclasses import dataclass
 
 import numpy as np
+from django.conf import settings
 
 from analysis.embeddings import track_vectors
 from analysis.models import EmbeddingSpace
 from analysis.services import active_space
+from catalog.composers import UnknownComposer, match_composers
 from catalog.models import Dataset, Track
 from recommendations import index, pgsearch
 from recommendations.aspects import DEFAULT_ASPECT, UnknownAspect, aspect_map, check_aspect, parse_mix
 
 MAX_K = 100
+ORDERS = ("score", "diversified")  # how a list of results is ordered
 CANDIDATES_PER_RESULT = 4
 
 
@@ -35,7 +47,7 @@ class RecommendationError(Exception):
     """A request that cannot be answered; `code` is stable, the message is for people.
     Codes: no_space, no_embeddings (nothing to compare), and for invalid requests
     unknown_aspect, layer_out_of_range, bad_mix, conflicting_parameters, unknown_dataset,
-    bad_k, bad_diversity, and bad_span (passages)."""
+    unknown_composer, bad_k, bad_offset, bad_diversity, and bad_span (passages)."""
 
     def __init__(self, code, message):
         super().__init__(message)
@@ -59,6 +71,10 @@ class SimilarTracks:
     layers: dict[int, float]  # layer -> weight, as resolved from layer, aspect or mix
     description: str  # what "similar" meant, e.g. "brightness (layer 0, R² 0.94, ...)"
     results: list[Recommendation]
+    order: str  # one of ORDERS: diversified when mmr chose and ordered the results
+    composers: list[str] | None  # the catalogued names a composer filter matched
+    offset: int = 0  # the page's first result's position in the whole list
+    next_offset: int | None = None  # where the next page starts; None at the end or the depth limit
 
 
 def similar_tracks(
@@ -73,25 +89,37 @@ def similar_tracks(
     dataset=None,
     composer=None,
     exclude_same_work=False,
+    offset=0,
 ):
-    """Up to k tracks most similar to `track` in `space` (the active one by default).
+    """Up to k tracks most similar to `track` in `space` (the active one by default),
+    from position `offset` of the whole list on; the list ends at MESS_SIMILAR_MAX_DEPTH.
 
     At most one of `layer` (an index), `aspect` (a name) and `mix` (a string such as
     "brightness=0.7,timbre=0.3") says what similar means; with none, DEFAULT_ASPECT.
     `diversity` in [0, 1]: 0 is the plain ranking, 1 the most varied set. `dataset` is a
-    slug, `composer` matched ignoring case; `exclude_same_work` leaves out other
-    recordings of the query's work (same non-empty work and composer). Never returns
+    slug, `composer` a name as typed (catalog/composers.py); `exclude_same_work` leaves out
+    other recordings of the query's work (same non-empty work and composer). Never returns
     the query track. Raises RecommendationError."""
     space, weights, description = prepare_query(space, layer=layer, aspect=aspect, mix=mix, k=k, diversity=diversity)
+    _check_offset(offset)
     stored = _query_vectors(track, space, weights)
     if stored is None:
         raise RecommendationError(
             "no_embeddings", f"Track {track.pk} has no embeddings in {space} yet; extract it first."
         )
     same_work = track if exclude_same_work and track.work else None
-    allowed = _allowed(dataset=dataset, composer=composer, same_work_as=same_work)
-    results = _rank(space, stored, weights, description, k=k, diversity=diversity, allowed=allowed, exclude={track.pk})
-    return SimilarTracks(track=track, space=space, layers=weights, description=description, results=results)
+    composers = _composers(composer)
+    allowed = _allowed(dataset=dataset, composers=composers, same_work_as=same_work)
+    depth = min(offset + k, settings.MESS_SIMILAR_MAX_DEPTH)  # a page across the limit stops at it
+    results, more = _rank(
+        space, stored, weights, description, k=depth - offset, offset=offset, diversity=diversity, allowed=allowed,
+        exclude={track.pk},
+    )
+    return SimilarTracks(
+        track=track, space=space, layers=weights, description=description, results=results,
+        order=_order(diversity), composers=composers, offset=offset,
+        next_offset=depth if more and depth < settings.MESS_SIMILAR_MAX_DEPTH else None,
+    )
 
 
 def _query_vectors(track, space, layers):
@@ -109,9 +137,15 @@ def similar_to_vectors(
     """Like similar_tracks, for a query that is not a catalogue track (a search clip):
     `vectors` is [layers, dim] in `space`, one query vector per layer; nothing is excluded."""
     space, weights, description = prepare_query(space, layer=layer, aspect=aspect, mix=mix, k=k, diversity=diversity)
-    allowed = _allowed(dataset=dataset, composer=composer, same_work_as=None)
-    results = _rank(space, vectors, weights, description, k=k, diversity=diversity, allowed=allowed, exclude=set())
-    return SimilarTracks(track=None, space=space, layers=weights, description=description, results=results)
+    composers = _composers(composer)
+    allowed = _allowed(dataset=dataset, composers=composers, same_work_as=None)
+    results, _more = _rank(
+        space, vectors, weights, description, k=k, offset=0, diversity=diversity, allowed=allowed, exclude=set()
+    )
+    return SimilarTracks(
+        track=None, space=space, layers=weights, description=description, results=results,
+        order=_order(diversity), composers=composers,
+    )
 
 
 def prepare_query(space, *, layer, aspect, mix, k, diversity):
@@ -131,21 +165,25 @@ def require_active_space():
     return space
 
 
-def mmr(relevance, similarity, k, diversity):
+def mmr(relevance, similarity, k, diversity, reach=CANDIDATES_PER_RESULT):
     """Positions of up to k items chosen by maximal marginal relevance.
 
     Each step takes the item maximising lambda * relevance - (1 - lambda) * (its highest
     similarity to the items already taken), lambda = 1 - diversity. Ties go to the
     earlier item, so with items in ranking order, diversity 0 returns the ranking itself.
-    `relevance`: [n]; `similarity`: [n, n]."""
+    The i-th pick (from 1) is one of the first reach * i items: so the picks to any depth
+    begin with the picks to a smaller one, and pages of them join up.
+    `relevance`: [n]; `similarity`: [n, n], or anything whose [i] is row i."""
     relevance = np.asarray(relevance, dtype=np.float64)
     lam = 1.0 - diversity
     closest = np.full(len(relevance), -np.inf)  # highest similarity to a chosen item
     chosen = []
     available = np.ones(len(relevance), dtype=bool)
-    for _ in range(min(k, len(relevance))):
+    positions = np.arange(len(relevance))
+    for step in range(min(k, len(relevance))):
         penalty = np.where(np.isfinite(closest), closest, 0.0)  # nothing chosen yet: no penalty
-        objective = np.where(available, lam * relevance - (1 - lam) * penalty, -np.inf)
+        reachable = available & (positions < reach * (step + 1))
+        objective = np.where(reachable, lam * relevance - (1 - lam) * penalty, -np.inf)
         best = int(np.argmax(objective))
         chosen.append(best)
         available[best] = False
@@ -156,9 +194,22 @@ def mmr(relevance, similarity, k, diversity):
 # --- steps ---------------------------------------------------------------------------
 
 
+def _order(diversity):
+    return "diversified" if diversity > 0 else "score"
+
+
 def _check_k(k):
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
         raise RecommendationError("bad_k", f"k must be a whole number from 1 to {MAX_K}, not {k!r}.")
+
+
+def _check_offset(offset):
+    depth = settings.MESS_SIMILAR_MAX_DEPTH
+    if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset < depth:
+        raise RecommendationError(
+            "bad_offset", f"offset must be a whole number from 0 to {depth - 1} (MESS_SIMILAR_MAX_DEPTH - 1), "
+            f"not {offset!r}."
+        )
 
 
 def _check_diversity(diversity):
@@ -222,43 +273,56 @@ def _layer_list(layers):
     return ("layer " if len(layers) == 1 else "layers ") + ", ".join(map(str, sorted(layers)))
 
 
-def _allowed(*, dataset, composer, same_work_as):
+def _composers(composer):
+    """The catalogued names `composer` matches, or None without it."""
+    if composer is None:
+        return None
+    try:
+        return match_composers(composer)
+    except UnknownComposer as exc:
+        raise RecommendationError("unknown_composer", str(exc)) from exc
+
+
+def _allowed(*, dataset, composers, same_work_as):
     """The ids of the tracks the filters let through, or None without filters;
-    `same_work_as` is a track whose other recordings are left out."""
-    if dataset is None and composer is None and same_work_as is None:
+    `composers` are catalogued names, `same_work_as` a track whose other recordings are left out."""
+    if dataset is None and composers is None and same_work_as is None:
         return None
     tracks = Track.objects.all()
     if dataset is not None:
         if not Dataset.objects.filter(slug=dataset).exists():
             raise RecommendationError("unknown_dataset", f"There is no dataset {dataset!r}.")
         tracks = tracks.filter(dataset__slug=dataset)
-    if composer is not None:
-        tracks = tracks.filter(composer__iexact=composer)
+    if composers is not None:
+        tracks = tracks.filter(composer__in=composers)
     if same_work_as is not None:
         tracks = tracks.exclude(work=same_work_as.work, composer=same_work_as.composer)
     return set(tracks.values_list("pk", flat=True))
 
 
-def _rank(space, stored, weights, description, *, k, diversity, allowed, exclude):
-    """Recommendations for the query vectors `stored` (indexable by layer: a [layers, dim]
-    array or a {layer: vector} dict), never a track in `exclude`."""
+def _rank(space, stored, weights, description, *, k, offset, diversity, allowed, exclude):
+    """(results offset to offset + k, whether more follow) for the query vectors `stored`
+    (indexable by layer: a [layers, dim] array or a {layer: vector} dict), never a track in `exclude`."""
     if allowed is not None and not allowed:  # nothing matches the filters
-        return []
+        return [], False
     layers = list(weights)
     queries = {layer: pgsearch.normalised(stored[layer])[0] for layer in weights}
-    pool = k if len(weights) == 1 and diversity == 0 else k * CANDIDATES_PER_RESULT
+    depth = offset + k
+    # One more than the depth tells whether a next page exists.
+    pool = depth + 1 if len(weights) == 1 and diversity == 0 else depth * CANDIDATES_PER_RESULT
     ids, tracks, vectors = _candidates(space, queries, pool, allowed, exclude)
     if not ids:
-        return []
+        return [], False
     cosines = np.stack([v @ queries[layer] for v, layer in zip(vectors, layers)], axis=1)  # [n, layers]
     scores = cosines @ np.array([weights[layer] for layer in layers])
     order = sorted(range(len(ids)), key=lambda i: (-scores[i], ids[i]))[:pool]  # ties: lower id first
+    more = len(order) > depth
     if diversity:
         # sqrt-weighted concatenation: its dot products are the same weighted cosine sums.
         joined = np.concatenate([math.sqrt(weights[layer]) * v for v, layer in zip(vectors, layers)], axis=1)[order]
-        order = [order[i] for i in mmr(scores[order], joined @ joined.T, k, diversity)]
+        order = [order[i] for i in mmr(scores[order], _Gram(joined), depth, diversity)]
     results = []
-    for i in order[:k]:
+    for i in order[offset:depth]:
         per_layer = {layer: float(cosines[i, j]) for j, layer in enumerate(layers)}
         results.append(
             Recommendation(
@@ -269,7 +333,18 @@ def _rank(space, stored, weights, description, *, k, diversity, allowed, exclude
                 explanation=_explain(description, per_layer, float(scores[i])),
             )
         )
-    return results
+    return results, more
+
+
+class _Gram:
+    """Rows of vectors @ vectors.T, each made when mmr asks for it: a deep page's pool
+    (thousands of candidates) would not fit as one matrix."""
+
+    def __init__(self, vectors):
+        self.vectors = vectors
+
+    def __getitem__(self, row):
+        return self.vectors @ self.vectors[row]
 
 
 def _candidates(space, queries, pool, allowed, exclude):

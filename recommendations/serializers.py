@@ -1,10 +1,11 @@
+from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
 from analysis.models import EmbeddingSpace
 from catalog.serializers import TrackSerializer
-from recommendations.recommender import MAX_K
+from recommendations.recommender import MAX_K, ORDERS
 
 
 class SimilarityQuerySerializer(serializers.Serializer):
@@ -29,9 +30,20 @@ class SimilarQuerySerializer(SimilarityQuerySerializer):
         default=0.0, help_text="0 (plain ranking by similarity) to 1 (the most varied set among the close tracks)."
     )
     dataset = serializers.CharField(required=False, help_text="Only tracks of the dataset with this slug.")
-    composer = serializers.CharField(required=False, help_text="Only tracks by this composer (ignoring case).")
+    composer = serializers.CharField(
+        required=False,
+        help_text="Only tracks by this composer, as people type it: any case, accents optional, a part of the name "
+        "(bach, j s bach, dvorak). A part that fits several composers takes them all (see composers_matched); "
+        "one that fits none is a 400 unknown_composer naming close names.",
+    )
     exclude_same_work = serializers.BooleanField(
         default=False, help_text="Leave out other recordings of the track's work (same work and composer)."
+    )
+    offset = serializers.IntegerField(
+        default=0,
+        help_text=f"Skip this many results: k results from this position of the whole list, which ends at "
+        f"{settings.MESS_SIMILAR_MAX_DEPTH} (MESS_SIMILAR_MAX_DEPTH), so offset is at most one less. Pages join "
+        "up, with diversity too: the next page (next_offset) neither repeats nor skips this one.",
     )
 
 
@@ -41,12 +53,18 @@ class PassageQuerySerializer(SimilarityQuerySerializer):
     per_track = serializers.BooleanField(
         default=True, help_text="Only each track's best passage (the default), so k passages come from k tracks."
     )
+    exclude_self = serializers.BooleanField(
+        default=False,
+        help_text="Leave out every passage of the query track; by default its passages outside the span may come "
+        "back (a piece repeating itself), marked same_track.",
+    )
 
 
 class ClipQueryParamsSerializer(SimilarQuerySerializer):
     """The similar-tracks parameters apply to `similar`; aspect, layer, aspects and k also to `passages`."""
 
     exclude_same_work = None  # a clip has no work
+    offset = None  # one page: a clip's results are read once
     per_track = serializers.BooleanField(
         default=True, help_text="In passages, only each track's best passage (the default)."
     )
@@ -96,12 +114,43 @@ class RecommendationSerializer(serializers.Serializer):
         ]
 
 
-class SimilarTracksSerializer(serializers.Serializer):
-    track = TrackSummarySerializer(help_text="The query track.")
+class RankedTracksSerializer(serializers.Serializer):
+    """What a list of similar tracks says about itself, for a track and for a clip."""
+
     space = SpaceSummarySerializer()
     description = serializers.CharField(help_text="What similar means here, e.g. brightness (layer 0, ...).")
     layers = LayerWeightsField()
-    results = RecommendationSerializer(many=True, help_text="Most similar first, unless diversity re-ordered them.")
+    results = RecommendationSerializer(
+        many=True, help_text="Most similar first when order is score; as diversity chose them when it is diversified."
+    )
+    order = serializers.ChoiceField(
+        choices=ORDERS,
+        help_text="score: ranked by score alone; diversified: diversity > 0 chose and ordered the results for "
+        "variety, so a lower score may come before a higher one.",
+    )
+    composers_matched = serializers.ListField(
+        source="composers",
+        child=serializers.CharField(),
+        allow_null=True,
+        help_text="The catalogued composer names the composer parameter matched; null without it.",
+    )
+
+
+class SimilarTracksSerializer(RankedTracksSerializer):
+    track = TrackSummarySerializer(help_text="The query track.")
+    offset = serializers.IntegerField(help_text="The position of the first result in the whole list.")
+    next_offset = serializers.IntegerField(
+        allow_null=True, help_text="The offset of the next page; null at the end of the list or of MESS_SIMILAR_MAX_DEPTH."
+    )
+    next = serializers.SerializerMethodField(help_text="This query at next_offset; null when next_offset is.")
+
+    def get_next(self, found) -> str | None:
+        if found.next_offset is None:
+            return None
+        request = self.context["request"]
+        query = request.query_params.copy()
+        query["offset"] = found.next_offset
+        return request.build_absolute_uri(f"{request.path}?{query.urlencode()}")
 
 
 class PassageSerializer(serializers.Serializer):
@@ -109,6 +158,9 @@ class PassageSerializer(serializers.Serializer):
     start = serializers.FloatField(help_text="Seconds from the track's beginning.")
     end = serializers.FloatField(help_text="start + the space's window length, or the track's end.")
     score = serializers.FloatField(help_text="The similarity: the weighted sum of the layers' cosines.")
+    same_track = serializers.BooleanField(
+        help_text="A passage of the query track itself (the piece repeating itself); never for a clip."
+    )
 
 
 class SimilarPassagesSerializer(serializers.Serializer):
@@ -119,15 +171,14 @@ class SimilarPassagesSerializer(serializers.Serializer):
     description = serializers.CharField(help_text="What similar means here, e.g. timbre (layer 1, ...).")
     layers = LayerWeightsField()
     results = PassageSerializer(
-        many=True, help_text="Most similar first; never a window of the query track overlapping the span."
+        many=True,
+        help_text="Most similar first; never a window of the query track overlapping the span, none of the query "
+        "track with exclude_self.",
     )
 
 
-class ClipSimilarSerializer(serializers.Serializer):
-    space = SpaceSummarySerializer()
-    description = serializers.CharField()
-    layers = LayerWeightsField()
-    results = RecommendationSerializer(many=True, help_text="Most similar first, unless diversity re-ordered them.")
+class ClipSimilarSerializer(RankedTracksSerializer):
+    """Tracks similar to a search clip: one page, none of them excluded."""
 
 
 class ClipPassagesSerializer(serializers.Serializer):

@@ -117,3 +117,22 @@ def write_midi(path, notes, pedal, bpm=100):
     midi.tracks.append(midi_track)
     midi.save(path)
     return path
+
+
+def curator_client():
+    """An API client signed in with a curator's token."""
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token_for(make_user('curator', staff=True, curator=True))}")
+    return client
+
+
+def assert_json_error(response, status, code):
+    """`response` is the API's error shape with this status and code, and a message."""
+    assert response.status_code == status, response.content
+    assert response["Content-Type"].startswith("application/json")
+    error = response.json()["error"]
+    assert (error["status"], error["code"]) == (status, code)
+    assert error["message"]
+    return error

@@ -5,7 +5,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from analysis.models import ProbeRun
-from tests.factories import make_track, make_user, token_for
+from tests.factories import assert_json_error, curator_client, make_track
 from tests.test_recommender import make_space
 
 pytestmark = pytest.mark.django_db
@@ -23,20 +23,6 @@ def operation(schema, method, path):
     return schema["paths"][path][method]
 
 
-def curator():
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token_for(make_user('curator', staff=True, curator=True))}")
-    return client
-
-
-def assert_error(response, status, code):
-    assert response.status_code == status, response.content
-    assert response["Content-Type"] == "application/json"
-    error = response.json()["error"]
-    assert (error["status"], error["code"]) == (status, code) and error["message"]
-    return error
-
-
 def test_a_probe_run_over_every_dataset_has_a_null_dataset_and_the_schema_allows_it(schema):
     run = ProbeRun.objects.create(space=make_space())
     assert APIClient().get(f"/api/v1/probes/{run.pk}/").json()["dataset"] is None
@@ -45,7 +31,7 @@ def test_a_probe_run_over_every_dataset_has_a_null_dataset_and_the_schema_allows
 
 
 def test_errors_of_a_list_field_are_a_list_of_messages(schema):
-    error = assert_error(curator().post("/api/v1/probes/", {"targets": ["tempo", ""]}, format="json"), 400, "invalid")
+    error = assert_json_error(curator_client().post("/api/v1/probes/", {"targets": ["tempo", ""]}, format="json"), 400, "invalid")
     assert error["fields"] == {"targets": ["1: This field may not be blank."]}
     assert schema["components"]["schemas"]["ErrorDetail"]["properties"]["fields"]["additionalProperties"] == {
         "type": "array", "items": {"type": "string"},
@@ -54,7 +40,7 @@ def test_errors_of_a_list_field_are_a_list_of_messages(schema):
 
 @pytest.mark.parametrize("path", [f"{TRACKS}1.4e-45/", f"{TRACKS}null,null/extract/", "/api/v1/nothing-here/"])
 def test_a_url_no_api_route_takes_is_a_404_in_the_error_shape(path):
-    assert_error(APIClient().get(path), 404, "not_found")
+    assert_json_error(APIClient().get(path), 404, "not_found")
 
 
 def test_other_unknown_urls_keep_the_page():
@@ -69,13 +55,13 @@ def test_a_url_without_its_slash_is_still_redirected():
 @pytest.mark.parametrize("query", ["page=0", "page=-1", "page=1.5", "page=", "page=last", "page=1&page=2"])
 def test_a_page_that_is_not_a_whole_number_from_1_is_a_400(query):
     make_track()
-    assert list(assert_error(APIClient().get(f"{TRACKS}?{query}"), 400, "invalid")["fields"]) == ["page"]
+    assert list(assert_json_error(APIClient().get(f"{TRACKS}?{query}"), 400, "invalid")["fields"]) == ["page"]
 
 
 @pytest.mark.parametrize("query", ["page_size=false", "page_size=0", "page_size=", "page_size=2&page_size=3"])
 def test_a_page_size_that_is_not_a_whole_number_from_1_is_a_400(query):
     make_track()
-    assert list(assert_error(APIClient().get(f"{TRACKS}?{query}"), 400, "invalid")["fields"]) == ["page_size"]
+    assert list(assert_json_error(APIClient().get(f"{TRACKS}?{query}"), 400, "invalid")["fields"]) == ["page_size"]
 
 
 def test_a_page_size_over_the_limit_reads_as_the_limit():
@@ -95,7 +81,7 @@ def test_paging_parameters_and_their_errors_are_documented(schema):
 @pytest.mark.parametrize("query", ["dataset=", "k=", "layer=", "k=3&k=4"])
 def test_similar_tracks_refuse_empty_and_repeated_parameters(query):
     track = make_track()
-    error = assert_error(APIClient().get(f"{TRACKS}{track.pk}/similar/?{query}"), 400, "invalid")
+    error = assert_json_error(APIClient().get(f"{TRACKS}{track.pk}/similar/?{query}"), 400, "invalid")
     assert list(error["fields"]) == [query.split("=")[0]]
 
 

@@ -2,13 +2,15 @@
 a refusal leaves nothing behind."""
 
 import hashlib
+import io
 import tempfile
 
 import pytest
+import soundfile as sf
 from django.core.files.uploadedfile import SimpleUploadedFile, TemporaryUploadedFile
 
 from catalog import intake
-from catalog.audio import AudioRejected, probe
+from catalog.audio import ACCEPTED_FORMATS, AudioRejected, probe
 from catalog.intake import DuplicateTrack, delete_track, ingest_path, ingest_upload
 from catalog.models import Track
 from tests.factories import audio_bytes, make_dataset, tone
@@ -55,7 +57,7 @@ BAD_INPUTS = {
     ),
     "truncated wav": ("cut.wav", lambda: audio_bytes()[:40_000], "corrupt", ["cut.wav", "truncated", "88200"], {}),
     "truncated flac": ("cut.flac", lambda: audio_bytes(fmt="FLAC")[:10_000], "corrupt", ["cut.flac", "damaged or truncated near the end"], {}),
-    "aiff": ("take.aiff", lambda: audio_bytes(fmt="AIFF"), "unsupported_format", ["take.aiff", "AIFF", "FLAC"], {}),
+    "sun au": ("take.au", lambda: audio_bytes(fmt="AU"), "unsupported_format", ["take.au", "AU", "AIFF", "FLAC"], {}),
     "0.5 s": ("blip.wav", lambda: audio_bytes(tone(seconds=0.5)), "too_short", ["blip.wav", "0.5 s", "1 s"], {}),
     "over max duration": (
         "long.wav", audio_bytes, "too_long", ["long.wav", "2 s", "1.5 s"], {"MESS_MAX_DURATION_SECONDS": 1.5}
@@ -154,6 +156,42 @@ def test_accepted_formats_become_pending_tracks_stored_by_content(fmt, channels,
     assert track.metadata["original_name"] == f"Prelude in C.{ext}"
     assert files_under(_isolated_media) == [_isolated_media / track.audio_path]
     assert (_isolated_media / track.audio_path).read_bytes() == data
+
+
+# What sox, DAWs and editors write beyond 16-bit PCM: (libsndfile format, subtype) ->
+# (the format MESS records, the stored file's extension).
+HIGH_RESOLUTION = {
+    ("WAVEX", "PCM_24"): ("WAV", "wav"),  # WAVE_FORMAT_EXTENSIBLE
+    ("WAVEX", "FLOAT"): ("WAV", "wav"),
+    ("WAV", "FLOAT"): ("WAV", "wav"),
+    ("WAV", "PCM_32"): ("WAV", "wav"),
+    ("AIFF", "PCM_24"): ("AIFF", "aiff"),
+    ("AIFF", "FLOAT"): ("AIFF", "aiff"),  # written as AIFF-C
+    ("FLAC", "PCM_24"): ("FLAC", "flac"),
+    ("OGG", "OPUS"): ("OGG", "ogg"),
+}
+
+
+@pytest.mark.parametrize("fmt, subtype", HIGH_RESOLUTION)
+def test_every_common_wav_aiff_and_flac_coding_is_accepted(fmt, subtype, dataset, client):
+    buffer = io.BytesIO()
+    sf.write(buffer, tone(seconds=2.0, sample_rate=48000, channels=2), 48000, format=fmt, subtype=subtype)
+
+    track = ingest_upload(dataset, SimpleUploadedFile("take", buffer.getvalue()))
+
+    recorded, extension = HIGH_RESOLUTION[fmt, subtype]
+    assert (track.format, track.sample_rate, track.channels) == (recorded, 48000, 2)
+    assert track.duration == pytest.approx(2.0, abs=0.01)
+    assert track.audio_path.endswith(f".{extension}")
+    assert client.get(f"/tracks/{track.pk}/audio")["Content-Type"] == ACCEPTED_FORMATS[recorded]
+
+
+def test_a_truncated_extensible_wav_is_refused_as_truncated(dataset):
+    buffer = io.BytesIO()
+    sf.write(buffer, tone(seconds=2.0), 22050, format="WAVEX", subtype="PCM_24")
+
+    with pytest.raises(AudioRejected, match="cut.wav is truncated: its header declares 132300 bytes"):
+        ingest_upload(dataset, SimpleUploadedFile("cut.wav", buffer.getvalue()[:60_000]))
 
 
 def test_upload_spooled_to_disk_is_accepted(dataset, upload_tempdir):

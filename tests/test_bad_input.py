@@ -16,7 +16,7 @@ from catalog.audio import SILENCE_PEAK, AudioRejected, probe
 from catalog.importers import find_entries, run_import
 from catalog.intake import ingest_path, ingest_upload
 from catalog.models import Dataset, Track
-from tests.factories import audio_bytes, make_dataset, make_user, token_for, tone
+from tests.factories import assert_json_error, audio_bytes, curator_client, make_dataset, make_user, token_for, tone
 
 pytestmark = pytest.mark.django_db
 
@@ -48,21 +48,6 @@ def digital_silence(subtype="PCM_16"):
 
 def files_under(folder):
     return sorted(p for p in folder.rglob("*") if p.is_file())
-
-
-def curator_client():
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token_for(make_user('curator', staff=True, curator=True))}")
-    return client
-
-
-def assert_json_error(response, status, code):
-    assert response.status_code == status, response.content
-    assert response["Content-Type"].startswith("application/json")
-    error = response.json()["error"]
-    assert (error["status"], error["code"]) == (status, code)
-    assert error["message"]
-    return error
 
 
 # --- Audio that is not finite, or not there ------------------------------------------------

@@ -1,6 +1,7 @@
 """The demo corpus: real works rendered to WAV + MIDI, cached, and imported once."""
 
 import hashlib
+import importlib
 import os
 import subprocess
 import sys
@@ -11,11 +12,13 @@ import numpy as np
 import pretty_midi
 import pytest
 import soundfile as sf
+from django.apps import apps as django_apps
 from django.core.management import CommandError, call_command
 
 from analysis.probing import midi_file
 from catalog import demo_corpus
 from catalog.models import Dataset, Track
+from tests.factories import audio_bytes, make_dataset, make_track, tone
 
 pytestmark = pytest.mark.django_db
 
@@ -146,3 +149,18 @@ def test_a_soundfont_that_is_not_there_is_refused_by_name(tmp_path, monkeypatch)
     with pytest.raises(CommandError, match="apt-get install opl3-soundfont"):
         call_command("make_demo_corpus", soundfont="opl3", output=str(output), stdout=StringIO())
     assert not output.exists() and not Dataset.objects.exists()
+
+
+def test_every_work_has_a_readable_name_and_older_imports_are_renamed_to_it():
+    assert not [work.work for work in demo_corpus.WORKS if "/" in work.work]  # no corpus path shown as a work
+    migration = importlib.import_module("catalog.migrations.0003_readable_demo_work_names")
+    assert set(migration.RENAMED.values()) <= {work.work for work in demo_corpus.WORKS}
+    demo = make_dataset("Demo corpus", slug="demo", source_kind=Dataset.SourceKind.DEMO)
+    old = make_track(demo, title="La giovinetta pianta (strings)", work="monteverdi/madrigal.3.1")
+    mine = make_track(make_dataset("Mine"), data=audio_bytes(tone(freq=300)), work="monteverdi/madrigal.3.1")
+
+    migration.rename(django_apps, None, migration.RENAMED)
+
+    old.refresh_from_db()
+    mine.refresh_from_db()
+    assert (old.work, mine.work) == ("Madrigals, Book 3 No. 1", "monteverdi/madrigal.3.1")

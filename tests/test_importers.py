@@ -237,6 +237,17 @@ def test_folder_import_in_place_finds_audio_recursively_and_stores_nothing(tmp_p
     assert files_under(_isolated_media) == []
 
 
+def test_folder_import_takes_every_name_accepted_audio_is_saved_under(tmp_path):
+    root = tmp_path / "library"
+    for i, (name, fmt) in enumerate([("a.aif", "AIFF"), ("b.aiff", "AIFF"), ("c.opus", "OGG"), ("d.wav", "WAV")]):
+        write_audio(root / name, tone(freq=200 + 100 * i), fmt=fmt)
+
+    summary = import_tree("folder", root, make_dataset("Library"))
+
+    assert (summary.imported, summary.failed) == (4, [])
+    assert sorted(Track.objects.values_list("format", flat=True)) == ["AIFF", "AIFF", "OGG", "WAV"]
+
+
 def test_same_audio_under_two_names_is_skipped_as_a_duplicate(tmp_path):
     data = audio_bytes()
     (tmp_path / "a.wav").write_bytes(data)
@@ -256,7 +267,7 @@ def test_same_audio_under_two_names_is_skipped_as_a_duplicate(tmp_path):
         ("folder", lambda root: None, "is not a folder"),
         ("smd", lambda root: root.mkdir(), "No SMD wav files"),
         ("maestro", lambda root: write_audio(root / "2004" / "x.wav"), "No maestro-v*.csv"),
-        ("folder", lambda root: (root.mkdir(), (root / "readme.txt").write_text("hi")), "No .flac, .mp3"),
+        ("folder", lambda root: (root.mkdir(), (root / "readme.txt").write_text("hi")), "No .aif, .aifc, .aiff, .flac, .mp3"),
     ],
 )
 def test_roots_that_are_not_the_layout_are_refused(tmp_path, layout, prepare, problem):

@@ -133,7 +133,9 @@ def test_filters_by_dataset_composer_and_work(corpus):
     assert titles(similar_tracks(q, layer=0, exclude_same_work=True)) == ["a", "b", "d"]
     assert titles(similar_tracks(q, layer=0, dataset="smd")) == ["a", "b"]
     assert titles(similar_tracks(q, mix="brightness=1,timbre=1", dataset="maestro", exclude_same_work=True)) == ["d"]
-    assert titles(similar_tracks(q, layer=0, composer="Mozart")) == []
+    with pytest.raises(RecommendationError) as unknown:  # a composer not in the catalogue is a mistake, not a filter
+        similar_tracks(q, layer=0, composer="Mozart")
+    assert unknown.value.code == "unknown_composer"
 
 
 def test_filters_fill_k_from_matching_tracks(corpus):

@@ -68,7 +68,7 @@ def run_here(jobs, stream, temporal_dir=None):
 
     summary = {}
     for job in jobs:
-        with tqdm(total=None, desc=str(job.track)[:40], unit="window", file=stream) as bar:
+        with tqdm(total=None, desc=str(job.track)[:40], unit="window", file=stream, disable=None) as bar:
 
             def show(done, total, bar=bar):
                 bar.total = total

@@ -87,7 +87,7 @@ def run_here(run, stream):
 
     # Percent shown whole: the run reports fractions (one track of 52 is 1.92%).
     bar_format = "{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}{postfix}]"
-    with tqdm(total=100, desc=f"probe run {run.pk}", bar_format=bar_format, file=stream) as bar:
+    with tqdm(total=100, desc=f"probe run {run.pk}", bar_format=bar_format, file=stream, disable=None) as bar:
 
         def show(percent, stage):
             bar.set_postfix_str(stage)

@@ -24,10 +24,11 @@
     status.classList.toggle("error-detail", isError);
   }
 
-  /** Loads results into `list`, newest request winning: an older one still in flight is aborted. */
+  /** Loads results into `list`, newest request winning: an older one still in flight is aborted.
+   * `append` adds a next page to the results shown; `done(body)` runs once they are shown. */
   function resultLoader(list, status) {
     let controller = null;
-    return async function load(url, { loading, render, ready, empty }) {
+    return async function load(url, { loading, render, ready, empty, append = false, done = () => {} }) {
       if (controller) controller.abort();
       const mine = (controller = new AbortController());
       list.dataset.state = "loading";
@@ -35,12 +36,16 @@
       say(status, loading);
       try {
         const body = await getJSON(url, { signal: mine.signal });
-        list.replaceChildren(...body.results.map((result) => render(result, body)));
-        list.dataset.state = body.results.length ? "ready" : "empty";
-        say(status, body.results.length ? ready(body) : empty);
+        const items = body.results.map((result) => render(result, body));
+        if (append) list.append(...items);
+        else list.replaceChildren(...items);
+        const shown = list.children.length;
+        list.dataset.state = shown ? "ready" : "empty";
+        say(status, shown ? ready(body, shown) : empty);
+        done(body);
       } catch (error) {
         if (error.name === "AbortError") return;
-        list.replaceChildren();
+        if (!append) list.replaceChildren(); // a failed next page keeps the pages shown
         list.dataset.state = "error";
         say(status, error.message, true);
       } finally {
@@ -155,7 +160,10 @@
   const diversity = byId("diversity");
   const similarList = byId("similar-results");
   const similarStatus = byId("similar-status");
+  const similarOrder = byId("similar-order");
+  const moreSimilar = byId("similar-more");
   const loadSimilar = resultLoader(similarList, similarStatus);
+  let nextSimilar = null; // the API's URL of the next page, null at the end
   const choice = { aspects: new Map(), aspect: null }; // name -> aspect from /api/v1/aspects/
 
   /** The query's "what similar means": one layer if chosen, else the selected aspect. */
@@ -206,16 +214,30 @@
       play);
   }
 
+  /** Shows the first page (`append` false) or the next one under those shown. */
+  function loadSimilarPage(url, append) {
+    moreSimilar.hidden = true;
+    loadSimilar(url, {
+      append,
+      loading: append ? "Loading more similar tracks…" : "Loading similar tracks…",
+      render: renderSimilar,
+      ready: (body, shown) => `${shown} tracks, similar ${body.description}.`,
+      empty: "No other track to compare with yet.",
+      done: (body) => {
+        nextSimilar = body.next;
+        moreSimilar.hidden = !nextSimilar;
+        similarOrder.hidden = body.order !== "diversified";
+      },
+    });
+  }
+
   function refreshSimilar() {
     describeChoice();
     const query = new URLSearchParams({ ...similarity(), k: 10, diversity: diversity.value });
-    loadSimilar(`${page.urls.similar}?${query}`, {
-      loading: "Loading similar tracks…",
-      render: renderSimilar,
-      ready: (body) => `${body.results.length} tracks, similar ${body.description}.`,
-      empty: "No other track to compare with yet.",
-    });
+    loadSimilarPage(`${page.urls.similar}?${query}`, false);
   }
+
+  moreSimilar.addEventListener("click", () => loadSimilarPage(nextSimilar, true));
 
   function tabs() {
     return Array.from(tablist.querySelectorAll('[role="tab"]'));
@@ -293,6 +315,7 @@
   const endInput = byId("passage-end");
   const passageList = byId("passage-results");
   const passageStatus = byId("passage-status");
+  const excludeSelf = byId("passage-exclude-self");
   const loadPassages = resultLoader(passageList, passageStatus);
   let selection = null; // the region on the waveform, once it is drawn
 
@@ -347,7 +370,14 @@
         el("span", { class: "span", text: `${clock(passage.start)}–${clock(passage.end)}` }),
         el("span", { class: "score", text: `score ${passage.score.toFixed(3)}` })),
       trackMeta(track),
+      passage.same_track ? el("p", { class: "why", text: "A repeat within this track." }) : null,
       play);
+  }
+
+  function passagesFound(body, span) {
+    const repeats = body.results.filter((passage) => passage.same_track).length;
+    return `${body.results.length} passages like ${clock(span.start)}–${clock(span.end)}, similar ${body.description}` +
+      (repeats ? `; ${repeats} of them ${repeats === 1 ? "is a repeat" : "are repeats"} within this track.` : ".");
   }
 
   passageForm.addEventListener("submit", (event) => {
@@ -357,11 +387,13 @@
       fail(passageList, passageStatus, span.problem);
       return;
     }
-    const query = new URLSearchParams({ start: span.start, end: span.end, ...similarity(), k: 10 });
+    const query = new URLSearchParams({
+      start: span.start, end: span.end, ...similarity(), k: 10, exclude_self: excludeSelf.checked,
+    });
     loadPassages(`${page.urls.passages}?${query}`, {
       loading: `Looking for passages like ${clock(span.start)}–${clock(span.end)}…`,
       render: renderPassage,
-      ready: (body) => `${body.results.length} passages like ${clock(span.start)}–${clock(span.end)}, similar ${body.description}.`,
+      ready: (body) => passagesFound(body, span),
       empty: "No similar passage was found.",
     });
   });
