@@ -2,9 +2,9 @@
 (status, progress, timings, errors). The page renders these rows and its script updates
 them from the same functions, so both say the same thing in the same words."""
 
-from collections import Counter
 from datetime import timedelta
 
+from django.db.models import Count
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -138,24 +138,29 @@ def probe_row(run):
 SUMMARY_ORDER = [JobStatus.RUNNING, JobStatus.QUEUED, JobStatus.FAILED, JobStatus.SUCCEEDED]
 
 
-def summary(rows):
-    """E.g. "3 running, 1 failed, 12 succeeded": what the listed rows are doing."""
-    counts = Counter(row["status"] for row in rows)
-    parts = [f"{counts[status]} {status.label.lower()}" for status in SUMMARY_ORDER if counts[status]]
-    return ", ".join(parts) or "No jobs"
+def summary(status=""):
+    """E.g. "Extraction jobs: 3 running, 1 failed, 56 succeeded. Probe runs: 1 succeeded.":
+    every job and run the status filter selects, not only those on the page."""
+    parts = []
+    for label, items in (("Extraction jobs", extraction_jobs(status)), ("Probe runs", probe_runs(status))):
+        counts = dict(items.order_by().values_list("status").annotate(Count("pk")))
+        said = [f"{counts[value]} {value.label.lower()}" for value in SUMMARY_ORDER if counts.get(value)]
+        if said:
+            parts.append(f"{label}: {', '.join(said)}.")
+    return " ".join(parts) or "No jobs."
 
 
-def board(jobs, runs):
-    """What the page shows and status.json returns: the rows, their summary, and whether
-    any is still queued or running (the page keeps polling while one is)."""
+def board(jobs, runs, status=""):
+    """What the page shows and status.json returns: the rows, the summary of every job and
+    run of the status filter, and whether a row is still queued or running (the page keeps
+    polling while one is)."""
     job_rows = [extraction_row(job) for job in jobs]
     run_rows = [probe_row(run) for run in runs]
-    every_row = [*job_rows, *run_rows]
     return {
         "extraction_jobs": job_rows,
         "probe_runs": run_rows,
-        "summary": summary(every_row),
-        "active": any(row["active"] for row in every_row),
+        "summary": summary(status),
+        "active": any(row["active"] for row in [*job_rows, *run_rows]),
     }
 
 
@@ -169,6 +174,7 @@ def ids(values):
     return parsed
 
 
-def current_board(job_ids, run_ids):
-    """These jobs and runs as they are now: the page's live updates."""
-    return board(extraction_jobs().filter(pk__in=job_ids), probe_runs().filter(pk__in=run_ids))
+def current_board(job_ids, run_ids, status=""):
+    """These jobs and runs as they are now, and the summary under the page's status
+    filter: the page's live updates."""
+    return board(extraction_jobs().filter(pk__in=job_ids), probe_runs().filter(pk__in=run_ids), status)

@@ -38,7 +38,7 @@ class JobsView(LoginRequiredMixin, TemplateView):
         page = Paginator(jobs.extraction_jobs(status), jobs.JOBS_PER_PAGE).get_page(self.request.GET.get("page"))
         user = self.request.user
         return super().get_context_data(
-            board=jobs.board(page.object_list, jobs.probe_runs(status)[: jobs.PROBE_RUNS_SHOWN]),
+            board=jobs.board(page.object_list, jobs.probe_runs(status)[: jobs.PROBE_RUNS_SHOWN], status),
             page_obj=page,
             status=status,
             status_choices=JobStatus.choices,
@@ -49,8 +49,8 @@ class JobsView(LoginRequiredMixin, TemplateView):
 
 
 class JobsStatusView(LoginRequiredMixin, View):
-    """GET ?job=ID&job=ID&probe=ID: those rows as they are now, their summary, and
-    whether any is still active."""
+    """GET ?job=ID&job=ID&probe=ID[&status=S]: those rows as they are now, whether any is
+    still active, and the summary of every job under the page's status filter."""
 
     raise_exception = True  # asked by a script: a 403, not the login page
 
@@ -59,7 +59,8 @@ class JobsStatusView(LoginRequiredMixin, View):
             job_ids, run_ids = jobs.ids(request.GET.getlist("job")), jobs.ids(request.GET.getlist("probe"))
         except ValueError as exc:
             return json_error(400, "invalid", str(exc))
-        return JsonResponse(jobs.current_board(job_ids, run_ids))
+        status = jobs.status_filter(request.GET.get("status", ""))
+        return JsonResponse(jobs.current_board(job_ids, run_ids, status))
 
 
 class StartAgainView(UserPassesTestMixin, View):

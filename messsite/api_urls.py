@@ -3,7 +3,7 @@
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from messsite.health import HealthView
+from messsite.health import HealthView, UnslashedHealthView
 from messsite.security import ThrottledObtainAuthToken
 
 urlpatterns = [
@@ -12,7 +12,7 @@ urlpatterns = [
     path("", include("recommendations.api_urls")),
     # Slashed as every other route; the bare form stays for the probes already pointed at it.
     path("health/", HealthView.as_view(), name="health"),
-    path("health", HealthView.as_view()),
+    path("health", UnslashedHealthView.as_view()),
     path("auth/token/", ThrottledObtainAuthToken.as_view(), name="api-token"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

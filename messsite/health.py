@@ -1,4 +1,4 @@
-"""GET /api/v1/health: is this web node able to serve? Database (with pgvector), broker
+"""GET /api/v1/health/: is this web node able to serve? Database (with pgvector), broker
 and storage must answer; workers are reported but do not make the node unhealthy."""
 
 import threading
@@ -104,3 +104,10 @@ class HealthView(APIView):
         else:
             status = "ok"
         return Response({"status": status, "checks": checks}, status=503 if status == "error" else 200)
+
+
+class UnslashedHealthView(HealthView):
+    """/api/v1/health without the slash, for the probes already pointed at it; the schema
+    documents /api/v1/health/ only."""
+
+    schema = None

@@ -172,7 +172,8 @@ class AspectMapView(APIView):
 class IndexStatusView(APIView):
     @extend_schema(
         summary="State of the similarity indices",
-        description="One entry per (embedding space, layer) index held by the process that answers.",
+        description="One entry per (embedding space, layer): the indices the answering process holds or was asked "
+        "for, then those saved (e.g. by build_indexes) that it maps at their first query.",
         responses={200: IndexStatusSerializer},
     )
     def get(self, request):

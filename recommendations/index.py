@@ -140,14 +140,16 @@ def vectors(space, layer, track_ids):
 
 
 def index_status():
-    """One dict per (space, layer) this process has been asked about."""
+    """One dict per (space, layer): first those this process has been asked about (loaded
+    or not yet), then the indices saved for an existing space that it has not mapped yet
+    (`manage.py build_indexes`, another process): it maps those at their first query."""
     with _lock:
         slots = sorted(_slots.items())
     status = []
     for (space_id, layer), slot in slots:
         entry = slot.current
         row = dict(space=space_id, layer=layer, backend="pgvector", size=None, version=None,
-                   built_at=None, memory_bytes=0, building=slot.building)
+                   built_at=None, memory_bytes=0, building=slot.building, loaded=entry is not None)
         if entry is not None:
             row.update(
                 backend=backend_name(entry.index),
@@ -158,7 +160,31 @@ def index_status():
                 memory_bytes=entry.file_bytes + entry.ids.nbytes + entry.order.nbytes,
             )
         status.append(row)
+    asked = {key for key, _ in slots}
+    for space_id, created in EmbeddingSpace.objects.values_list("pk", "created_at"):
+        for layer, path in sorted(_saved(space_id, created).items()):
+            if (space_id, layer) not in asked:
+                status.append(_saved_status(space_id, layer, path))
     return status
+
+
+def _saved(space_id, created):
+    """{layer: path of its newest saved index} for this space and the current settings."""
+    stem, shape = _path(space_id, created, 0, 0).name.split("_l0_v0_")
+    newest = {}
+    for path in index_dir().glob(f"{stem}_l*_v*_{shape}"):
+        layer, version = (int(part) for part in re.match(r"_l(\d+)_v(\d+)_", path.name[len(stem):]).groups())
+        if version >= newest.get(layer, (-1, None))[0]:
+            newest[layer] = (version, path)
+    return {layer: path for layer, (_, path) in newest.items()}
+
+
+def _saved_status(space_id, layer, path):
+    index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC)  # the header and a mapping: cheap
+    stat = path.stat()
+    return dict(space=space_id, layer=layer, backend=backend_name(index), size=int(index.ntotal),
+                version=_version(path), built_at=datetime.fromtimestamp(stat.st_mtime, timezone.utc).isoformat(),
+                memory_bytes=0, building=False, loaded=False)
 
 
 def clear():
@@ -466,21 +492,22 @@ def _load(path, space_id, layer):
     index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC)
     ids = np.load(_ids_path(path))
     rows = np.load(_rows_path(path)) if _rows_path(path).exists() else None
-    version = int(path.stem.split("_v")[1].split("_")[0])
     stat = path.stat()
-    return LayerIndex(space_id, layer, version, index, ids, np.argsort(ids, kind="stable"), path, rows,
+    return LayerIndex(space_id, layer, _version(path), index, ids, np.argsort(ids, kind="stable"), path, rows,
                       datetime.fromtimestamp(stat.st_mtime, timezone.utc), stat.st_size)
+
+
+def _version(path):
+    return int(path.stem.split("_v")[1].split("_")[0])
 
 
 def _reusable(space_id, created, layer):
     """The newest saved index of this (space, layer) and shape whose vectors can be read
     back exactly (uncompressed flat or IVF), or None."""
-    newest = _path(space_id, created, layer, 0)
-    stem, shape = newest.name.split("_v0_")
-    saved = sorted(newest.parent.glob(f"{stem}_v*_{shape}"), key=lambda p: int(p.name.split("_v")[1].split("_")[0]))
-    if not saved or not _rows_path(saved[-1]).exists():
+    saved = _saved(space_id, created).get(layer)
+    if saved is None or not _rows_path(saved).exists():
         return None
-    previous = _load(saved[-1], space_id, layer)
+    previous = _load(saved, space_id, layer)
     return previous if backend_name(previous.index) in ("faiss-flat", "faiss-ivf") else None
 
 

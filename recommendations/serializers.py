@@ -188,7 +188,9 @@ class ClipPassagesSerializer(serializers.Serializer):
 
 
 class ClipUploadSerializer(serializers.Serializer):
-    file = serializers.FileField(help_text="A short audio clip (WAV, FLAC, MP3, OGG), at most MESS_CLIP_MAX_SECONDS.")
+    file = serializers.FileField(
+        help_text="A short audio clip (WAV, AIFF, FLAC, Ogg Vorbis or Opus, MP3), at most MESS_CLIP_MAX_SECONDS."
+    )
 
 
 class ClipSearchSerializer(serializers.Serializer):
@@ -280,7 +282,13 @@ class IndexEntrySerializer(serializers.Serializer):
     built_at = serializers.DateTimeField(allow_null=True)
     memory_bytes = serializers.IntegerField(help_text="Mapped from a file shared by this host's processes.")
     building = serializers.BooleanField(help_text="Whether a newer index is being built.")
+    loaded = serializers.BooleanField(
+        help_text="Whether the process that answered holds it; a saved index it has not mapped yet (memory_bytes "
+        "0) is mapped at its first query."
+    )
 
 
 class IndexStatusSerializer(serializers.Serializer):
-    indices = IndexEntrySerializer(many=True, help_text="The indices of the process that answered.")
+    indices = IndexEntrySerializer(
+        many=True, help_text="The indices the process that answered holds or was asked for, then those saved."
+    )

@@ -97,7 +97,7 @@ def test_the_form_posts_the_field_the_api_reads(client, listener):
     assert form["action"] == config["searchUrl"] == "/api/v1/search/clip/"
     assert form["enctype"] == "multipart/form-data"
     assert file_input["type"] == "file" and [file_input["name"]] == list(ClipUploadSerializer().fields)
-    assert file_input["accept"] == ".flac,.mp3,.ogg,.wav,audio/*"
+    assert file_input["accept"] == ".aif,.aifc,.aiff,.flac,.mp3,.ogg,.opus,.wav,audio/*"
 
     # What the script does with them: the input's field posted to the form's action with the
     # page's CSRF token in a header, then the returned url polled.

@@ -9,7 +9,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.broker]
 
 
 def test_health_reports_database_broker_and_storage(client):
-    body = client.get("/api/v1/health").json()
+    body = client.get("/api/v1/health/").json()
     checks = body["checks"]
     assert checks["database"]["ok"] and checks["database"]["pgvector"].startswith("0.")
     assert checks["broker"]["ok"]
@@ -17,14 +17,14 @@ def test_health_reports_database_broker_and_storage(client):
 
 
 def test_without_workers_the_node_is_degraded_not_down(client):
-    response = client.get("/api/v1/health")
+    response = client.get("/api/v1/health/")
     assert response.status_code == 200
     assert response.json()["status"] == "degraded"
     assert "no Celery worker answered" in response.json()["checks"]["workers"]["error"]
 
 
 def test_with_a_real_worker_everything_is_ok(client, celery_worker_process):
-    response = client.get("/api/v1/health")
+    response = client.get("/api/v1/health/")
     body = response.json()
     assert response.status_code == 200, body
     assert body["status"] == "ok", body
@@ -33,7 +33,7 @@ def test_with_a_real_worker_everything_is_ok(client, celery_worker_process):
 
 def test_broker_down_makes_the_node_unhealthy(client, monkeypatch):
     monkeypatch.setattr(celery_app.conf, "broker_url", "redis://127.0.0.1:1/0")
-    response = client.get("/api/v1/health")
+    response = client.get("/api/v1/health/")
     assert response.status_code == 503
     body = response.json()
     assert body["status"] == "error"
@@ -49,16 +49,23 @@ def test_the_workers_answer_is_shared_and_refreshed_in_the_background(client, mo
     pings = []
     real_ping = celery_app.control.ping
     monkeypatch.setattr(celery_app.control, "ping", lambda **kw: pings.append(kw) or real_ping(**kw))
-    first = client.get("/api/v1/health").json()["checks"]["workers"]
-    assert client.get("/api/v1/health").json()["checks"]["workers"]["names"] == first["names"]
+    first = client.get("/api/v1/health/").json()["checks"]["workers"]
+    assert client.get("/api/v1/health/").json()["checks"]["workers"]["names"] == first["names"]
     assert len(pings) == 1
 
     names, when = cache.get(health.WORKERS_CACHE_KEY)
     cache.set(health.WORKERS_CACHE_KEY, (["gone@host"], when - health.WORKERS_CACHE_SECONDS - 1), None)
-    stale = [client.get("/api/v1/health").json()["checks"]["workers"] for _ in range(3)]
+    stale = [client.get("/api/v1/health/").json()["checks"]["workers"] for _ in range(3)]
     assert all(answer["names"] == ["gone@host"] for answer in stale)
     deadline = time.monotonic() + 10
     while cache.get(health.WORKERS_CACHE_KEY)[0] == ["gone@host"] and time.monotonic() < deadline:
         time.sleep(0.1)
     assert cache.get(health.WORKERS_CACHE_KEY)[0] == names == [celery_worker_process]
     assert len(pings) == 2
+
+
+def test_health_answers_with_and_without_the_slash(client):
+    """Slashed like every other route; the bare form stays for the probes already pointed at it."""
+    for path in ("/api/v1/health/", "/api/v1/health"):
+        response = client.get(path)
+        assert response.status_code == 200 and set(response.json()["checks"]) == {"database", "broker", "storage", "workers"}

@@ -199,6 +199,20 @@ def test_build_indexes_saves_every_layer_of_the_active_space(space, catalogue, s
     assert saved == [f"s{space.pk}-{created}_l{layer}_v{space.version}_none-50000-ivf-32-64.faiss" for layer in range(LAYERS)]
 
 
+def test_status_lists_saved_indices_before_any_query_then_loaded_ones(space, catalogue, settings):
+    """Right after build_indexes (the demo, make run) a process that has answered no query yet
+    still reports every saved layer, as saved rather than loaded."""
+    call_command("build_indexes")
+    status = index.index_status()
+    assert [(r["layer"], r["loaded"], r["memory_bytes"]) for r in status] == [(layer, False, 0) for layer in range(LAYERS)]
+    assert all(r["version"] == space.version and r["size"] == len(catalogue[0][0]) for r in status)
+    loaded = wait_for_index(space, 1)
+    assert loaded["loaded"] and loaded["memory_bytes"] > 0
+    assert sorted((r["layer"], r["loaded"]) for r in index.index_status()) == [
+        (layer, layer == 1) for layer in range(LAYERS)
+    ]
+
+
 def test_disabled_faiss_answers_from_pgvector(space, catalogue, settings):
     settings.MESS_FAISS_ENABLED = False
     ids, vectors = catalogue[0]

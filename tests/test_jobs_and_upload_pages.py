@@ -5,6 +5,7 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+import analysis.jobs
 from analysis.models import EmbeddingSpace, ExtractionJob, ProbeRun
 from catalog.models import Dataset, Track
 from tests.factories import audio_bytes, make_dataset, make_track, make_user
@@ -100,7 +101,7 @@ def test_status_json_reports_current_progress_of_the_listed_jobs(listener, jobs)
     assert by_id[running.pk]["progress"] == 42.0
     assert by_id[running.pk]["progress_text"] == "42% · 21 of 50 windows"
     assert by_id[failed.pk]["error"] == "Decoding stopped at 0:41: the file is damaged."
-    assert body["summary"] == "1 running, 1 failed"
+    assert body["summary"] == "Extraction jobs: 1 running, 1 failed."
     assert body["active"] is True
 
     ExtractionJob.objects.filter(pk=running.pk).update(progress=88.0, windows_done=44)
@@ -110,7 +111,24 @@ def test_status_json_reports_current_progress_of_the_listed_jobs(listener, jobs)
     ExtractionJob.objects.filter(pk=running.pk).update(status=ExtractionJob.Status.SUCCEEDED, progress=100)
     body = listener.get("/jobs/status.json", query).json()
     assert body["active"] is False  # the page stops polling
-    assert body["summary"] == "1 failed, 1 succeeded"
+    assert body["summary"] == "Extraction jobs: 1 failed, 1 succeeded."
+
+
+def test_the_summary_counts_every_job_and_run_not_one_page(listener, jobs, space, monkeypatch):
+    """The jobs page once said "51 succeeded" for 56 jobs and a probe run: it counted one page."""
+    monkeypatch.setattr(analysis.jobs, "JOBS_PER_PAGE", 3)
+    for _ in range(5):
+        ExtractionJob.objects.create(track=jobs["fugue"], status=ExtractionJob.Status.SUCCEEDED)
+    ProbeRun.objects.create(space=space, status=ProbeRun.Status.SUCCEEDED, progress=100)
+    expected = "Extraction jobs: 1 running, 1 failed, 5 succeeded. Probe runs: 1 succeeded."
+    page = listener.get("/jobs/").text
+    assert expected in page
+    assert page.count('data-kind="job"') == 3  # one page of rows, the whole count
+    assert listener.get("/jobs/status.json", {"job": [jobs["running"].pk]}).json()["summary"] == expected
+    # Under a status filter, the summary counts what the filter selects, on the page and live.
+    assert "Extraction jobs: 1 failed." in listener.get("/jobs/", {"status": "failed"}).text
+    live = listener.get("/jobs/status.json", {"job": [jobs["failed"].pk], "status": "failed"}).json()
+    assert live["summary"] == "Extraction jobs: 1 failed."
 
 
 def test_status_json_refuses_ids_that_are_not_numbers(listener):

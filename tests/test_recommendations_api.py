@@ -124,7 +124,9 @@ def test_index_status_lists_the_indices_queries_used(client, corpus):
     body = client.get("/api/v1/index/status/").json()
     [entry] = [e for e in body["indices"] if e["space"] == space.pk]
     assert entry["layer"] == 0 and entry["backend"]
-    assert set(entry) == {"space", "layer", "backend", "size", "version", "built_at", "memory_bytes", "building"}
+    assert set(entry) == {
+        "space", "layer", "backend", "size", "version", "built_at", "memory_bytes", "building", "loaded"
+    }
 
 
 def test_schema_documents_the_endpoints_and_stays_valid(tmp_path, client):
@@ -132,6 +134,8 @@ def test_schema_documents_the_endpoints_and_stays_valid(tmp_path, client):
     schema = client.get("/api/v1/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
     operation = schema["paths"]["/api/v1/tracks/{id}/similar/"]["get"]
     documented = {p["name"] for p in operation["parameters"] if p["in"] == "query"}
-    assert documented == {"aspect", "layer", "aspects", "k", "diversity", "dataset", "composer", "exclude_same_work"}
+    assert documented == {
+        "aspect", "layer", "aspects", "k", "diversity", "dataset", "composer", "exclude_same_work", "offset"
+    }
     assert {"400", "404"} <= set(operation["responses"])
     assert "/api/v1/aspects/" in schema["paths"] and "/api/v1/index/status/" in schema["paths"]

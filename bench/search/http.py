@@ -161,7 +161,7 @@ def gunicorn(workers=2):
 @contextmanager
 def started(commands, port):
     """[process] of each (name, command, environment) started with throttling off, once
-    http://127.0.0.1:port/api/v1/health answers; all stopped on leaving."""
+    http://127.0.0.1:port/api/v1/health/ answers; all stopped on leaving."""
     processes = []
     try:
         for _name, command, env in commands:
@@ -170,7 +170,7 @@ def started(commands, port):
         deadline = time.monotonic() + 60
         while True:
             try:
-                if get(port, "/api/v1/health", timeout=5)[0] < 500:
+                if get(port, "/api/v1/health/", timeout=5)[0] < 500:
                     break
             except OSError:
                 pass

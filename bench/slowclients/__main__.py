@@ -2,7 +2,7 @@
 
 Does a handful of clients sending request bodies slowly take the site down? Puts a
 synthetic catalogue in PostgreSQL (bench/search's, deleted at the end), then, for each way
-of serving it, measures GET /api/v1/health and GET /api/v1/tracks/{id}/similar/ at a
+of serving it, measures GET /api/v1/health/ and GET /api/v1/tracks/{id}/similar/ at a
 fixed offered rate (open loop: latency counts from the scheduled time), first alone and
 then while `--stalled` uploads are held open. Each stalled upload is what the hostile-input
 report sent: a multipart POST to /accounts/login/ with a valid CSRF cookie declaring a
@@ -29,7 +29,7 @@ import django
 import numpy as np
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "messsite.settings")
-HEALTH = "/api/v1/health"
+HEALTH = "/api/v1/health/"
 TRICKLE_SECONDS = 4
 
 

@@ -15,6 +15,8 @@
 
   const query = new URLSearchParams();
   for (const row of rows) query.append(row.dataset.kind, row.dataset.id);
+  // The summary counts every job of the page's filter, not only the rows listed.
+  if (board.dataset.statusFilter) query.append("status", board.dataset.statusFilter);
   const statusUrl = `${board.dataset.statusUrl}?${query}`;
 
   function field(row, name) {
