@@ -50,6 +50,11 @@ def test_demo_prepares_a_probed_indexed_catalogue_and_a_rerun_reuses_it(transact
     output = run_demo(data_dir, settings, **without_mert)
 
     assert "MERT is not used: " in output and "Using the musicnn+classic encoder instead" in output
+    # Quiet enough that its summary and logins stay on one screen: no line per excerpt, per
+    # probe target or per index layer (the full catalogue's 52 excerpts once made ~120 lines).
+    assert len(output.splitlines()) <= 45, output
+    assert "rendered " not in output and "Best layer per target" not in output and " layer 0: " not in output
+    assert "Aspects (layers chosen" in output and "layers of " in output and " indexed (" in output
     tracks = Track.objects.filter(dataset__slug="demo")
     assert tracks.count() == LIMIT
     assert set(tracks.values_list("status", flat=True)) == {Track.Status.READY}

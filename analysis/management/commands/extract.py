@@ -68,7 +68,8 @@ def run_here(jobs, stream, temporal_dir=None):
 
     summary = {}
     for job in jobs:
-        with tqdm(total=None, desc=str(job.track)[:40], unit="window", file=stream, disable=None) as bar:
+        # leave=False: a finished bar goes, or a catalogue would leave a line per track.
+        with tqdm(total=None, desc=str(job.track)[:40], unit="window", file=stream, disable=None, leave=False) as bar:
 
             def show(done, total, bar=bar):
                 bar.total = total

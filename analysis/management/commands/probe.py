@@ -34,7 +34,7 @@ class Command(BaseCommand):
             self.stdout.write(f"Queued probe run {run.pk} on the ml queue; follow it at /api/v1/probes/{run.pk}/.")
             return
         run_here(run, self.stderr)
-        self.report(ProbeRun.objects.get(pk=run.pk))
+        self.report(ProbeRun.objects.get(pk=run.pk), options["verbosity"])
 
     def space(self, space_id):
         if space_id is None:
@@ -47,11 +47,17 @@ class Command(BaseCommand):
             raise CommandError(f"There is no embedding space {space_id}.")
         return space
 
-    def report(self, run):
+    def report(self, run, verbosity=1):
         if run.status != ProbeRun.Status.SUCCEEDED:
             raise CommandError(f"Probe run {run.pk} {run.status}: {run.error}")
         self.stdout.write(f"Probe run {run.pk}: {run.tracks} tracks, {run.windows} windows, "
-                          f"{len(run.skipped)} left out. Best layer per target (R², mean over folds):")
+                          f"{len(run.skipped)} left out.")
+        if verbosity >= 1:  # the demo asks for less: the layers page shows the same
+            self.best_layers(run)
+        self.aspects(run)
+
+    def best_layers(self, run):
+        self.stdout.write("Best layer per target (R², mean over folds):")
         best = {}
         for result in ProbeResult.objects.filter(run=run, r2__isnull=False):
             if result.target not in best or result.r2 > best[result.target].r2:
@@ -62,6 +68,8 @@ class Command(BaseCommand):
             chance = run.baseline.get(spec["name"], {}).get("shuffled", {}).get("r2")
             shuffled = f"  (shuffled {chance:6.3f})" if chance is not None else ""
             self.stdout.write(f"  {spec['name']:<22} {spec['aspect']:<13} {where}{shuffled}")
+
+    def aspects(self, run):
         self.stdout.write("Aspects (layers chosen; retrieval where the tracks carry labels; agreement):")
         for name, choice in run.aspect_choices.items():
             layers = ", ".join(f"{run.space.layer_label(int(layer))} ({weight:.0%})"

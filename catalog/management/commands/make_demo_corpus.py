@@ -49,7 +49,8 @@ class Command(BaseCommand):
             for excerpt in excerpts:
                 fresh = demo_corpus.render(excerpt, root)
                 rendered += fresh
-                self.stdout.write(f"{'rendered' if fresh else 'reused  '} {excerpt.audio_name}")
+                if options["verbosity"] >= 2:  # a line per excerpt; the summary below says enough
+                    self.stdout.write(f"{'rendered' if fresh else 'reused  '} {excerpt.audio_name}")
         except (importers.DatasetImportError, demo_corpus.DemoCorpusError) as exc:
             raise CommandError(str(exc)) from exc
 

@@ -137,7 +137,8 @@ class Command(BaseCommand):
             self.stdout.write(self.style.WARNING(message))
             return None, "skipped (too few tracks)"
         try:
-            call_command("probe", space=space.pk, dataset=dataset.slug, folds=folds, sync=True,
+            # Quiet: the aspects it chose, not every target's best layer (the layers page shows those).
+            call_command("probe", space=space.pk, dataset=dataset.slug, folds=folds, sync=True, verbosity=0,
                          stdout=self.stdout, stderr=self.stderr)
         except CommandError as exc:
             # The platform works without it (aspects fall back to their default layers): say so, go on.
@@ -147,7 +148,7 @@ class Command(BaseCommand):
         return run, f"run {run.pk}, {run.tracks} tracks, {folds} folds"
 
     def build_indexes(self):
-        call_command("build_indexes", stdout=self.stdout, stderr=self.stderr)
+        call_command("build_indexes", verbosity=0, stdout=self.stdout, stderr=self.stderr)
         return None, "every layer of the active space"
 
     def accounts(self):

@@ -17,10 +17,16 @@ class Command(BaseCommand):
         if space is None:
             raise CommandError("No active embedding space: nothing to index. Extract some tracks first.")
         pgsearch.ensure_hnsw_indexes(space)
+        began = time.perf_counter()
         for layer in range(space.num_layers):
-            began = time.perf_counter()
+            started = time.perf_counter()
             entry = index.load_or_build(space.pk, layer)
-            self.stdout.write(
-                f"{space} layer {layer}: {entry.index.ntotal} tracks, {index.backend_name(entry.index)}, "
-                f"version {entry.version}, {time.perf_counter() - began:.2f} s -> {entry.path}"
-            )
+            if options["verbosity"] >= 1:
+                self.stdout.write(
+                    f"{space} layer {layer}: {entry.index.ntotal} tracks, {index.backend_name(entry.index)}, "
+                    f"version {entry.version}, {time.perf_counter() - started:.2f} s -> {entry.path}"
+                )
+        self.stdout.write(
+            f"{space.num_layers} layers of {space} indexed ({entry.index.ntotal} tracks, "
+            f"{index.backend_name(entry.index)}) in {time.perf_counter() - began:.1f} s, under {index.index_dir()}."
+        )
