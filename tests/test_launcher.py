@@ -1,6 +1,7 @@
 """`manage.py up` brings the whole platform up on its own data, says so in a few lines
 (its children write to log files), and Ctrl-C or `manage.py stop` stops it all."""
 
+import contextlib
 import json
 import os
 import select
@@ -113,7 +114,8 @@ def up_then_stop(data_dir, port, admin_password, while_up=lambda port: None, sto
             processes = processes or started_processes(launcher, data_dir)
             launcher.kill()
             for process in processes:
-                process.kill()
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    process.kill()
 
 
 @pytest.mark.broker

@@ -5,6 +5,7 @@ make ignores the SIGINT a shell sends it."""
 import os
 import signal
 import time
+from pathlib import Path
 
 from django.conf import settings
 from django.core.management import BaseCommand, CommandError
@@ -27,8 +28,19 @@ class Command(BaseCommand):
         # The launcher stops its worker, web front and engines in order on SIGTERM.
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        while running_pid() == pid:
+        # The lock goes when the services have stopped; the launcher still prints and exits after.
+        while running_pid() == pid or not _exited(pid):
             if time.monotonic() > deadline:
                 raise CommandError(f"MESS (pid {pid}) has not stopped after {timeout:g} s.")
             time.sleep(0.2)
         self.stdout.write("Stopped.")
+
+
+def _exited(pid):
+    """Whether process `pid` has ended (a zombie waiting for its parent has). Without /proc
+    (not Linux) it says yes, and the released lock alone tells that the platform stopped."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
