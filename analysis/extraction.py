@@ -26,6 +26,7 @@ from analysis.models import (
 from analysis.pipeline import AudioDecodeError
 from analysis.progress import throttled
 from analysis.services import activate_space, active_space, fail_job
+from catalog.duplicates import find_near_duplicates
 from catalog.models import Track
 from catalog.peaks import PeaksUnavailable, track_peaks_json
 
@@ -80,6 +81,7 @@ def run_extraction_job(job_id, *, worker="", on_progress=None, temporal_dir=None
         track, space, track_mean=result.track_mean, window_means=result.window_means,
         window_starts=result.window_starts, tags=result.tags,
     )
+    find_near_duplicates(track, space)  # for the curators: a re-encoded copy of another track
     _finish(job, track, space=space, extract_seconds=time.perf_counter() - started)
     warm_peaks(track)
     return job

@@ -5,7 +5,7 @@ Deletions go through `intake.delete_track` so stored audio goes with its last tr
 
 from collections import Counter
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count
 from django.shortcuts import redirect
@@ -14,9 +14,9 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from analysis.services import request_extraction
-from catalog import intake
+from catalog import duplicates, intake
 from catalog.forms import TrackAdminForm, TrackUploadForm
-from catalog.models import DESCRIPTIVE_FIELDS, Dataset, Track
+from catalog.models import DESCRIPTIVE_FIELDS, Dataset, Track, TrackDuplicate
 from catalog.templatetags.catalog_format import format_duration
 
 
@@ -155,3 +155,67 @@ class TrackAdmin(ExtractionActionsMixin, admin.ModelAdmin):
     def delete_queryset(self, request, queryset):
         for track in queryset:
             intake.delete_track(track)
+
+
+@admin.action(description="Keep both tracks of the selected pairs", permissions=["decide"])
+def keep_both(model_admin, request, queryset):
+    decide(model_admin, request, queryset, duplicates.keep_both, "kept both")
+
+
+@admin.action(description="Merge the selected pairs (keep the older track, delete the newer)", permissions=["decide"])
+def merge(model_admin, request, queryset):
+    decide(model_admin, request, queryset, duplicates.merge, "merged")
+
+
+def decide(model_admin, request, queryset, decision, done):
+    """One decision per pair, each on its own: a pair already decided, or gone because an
+    earlier merge in the same batch deleted its track, is reported and skipped."""
+    count, skipped = 0, []
+    for pair_id in list(queryset.values_list("pk", flat=True)):
+        pair = TrackDuplicate.objects.filter(pk=pair_id).first()
+        if pair is None:
+            skipped.append(f"pair {pair_id}: gone with a merged track")
+            continue
+        try:
+            decision(pair)
+        except duplicates.DecisionError as exc:
+            skipped.append(f"pair {pair_id}: {exc}")
+            continue
+        count += 1
+    model_admin.message_user(request, f"{count} pair(s) {done}.")
+    if skipped:
+        model_admin.message_user(request, "Skipped " + "; ".join(skipped), level=messages.WARNING)
+
+
+@admin.register(TrackDuplicate)
+class TrackDuplicateAdmin(admin.ModelAdmin):
+    """Pairs of tracks with the same (exact) or nearly the same (near) audio; the newer
+    track first. Decided with the actions; nothing is edited by hand."""
+
+    list_display = ["newer_track", "older_track", "kind", "similarity", "decision", "created_at"]
+    list_filter = ["decision", "kind"]
+    list_select_related = ["track__dataset", "of_track__dataset"]
+    actions = [keep_both, merge]
+    readonly_fields = ["track", "of_track", "kind", "score", "decision", "created_at", "decided_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_decide_permission(self, request):
+        return duplicates.can_decide_duplicates(request.user)
+
+    @admin.display(description="newer track (merge deletes)", ordering="track")
+    def newer_track(self, pair):
+        return self._link(pair.track)
+
+    @admin.display(description="older track (merge keeps)", ordering="of_track")
+    def older_track(self, pair):
+        return self._link(pair.of_track)
+
+    @admin.display(description="score", ordering="score")
+    def similarity(self, pair):
+        return f"{pair.score:.3f}"
+
+    def _link(self, track):
+        url = reverse("admin:catalog_track_change", args=[track.pk])
+        return format_html('<a href="{}">{}</a> ({})', url, track, track.dataset)

@@ -5,21 +5,25 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_
 from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import JSONParser, MultiPartParser
-from rest_framework.permissions import DjangoModelPermissionsOrAnonReadOnly
+from rest_framework.permissions import BasePermission, DjangoModelPermissionsOrAnonReadOnly
 from rest_framework.response import Response
 
 from analysis.services import active_space
 from analysis.tags import tag_counts, with_tags
+from catalog import duplicates
 from catalog.audio import AudioRejected
 from catalog.filters import TrackFilter
 from catalog.intake import DuplicateTrack, delete_dataset, delete_track, ingest_upload
-from catalog.models import Dataset, Track
+from catalog.models import Dataset, Track, TrackDuplicate
 from catalog.serializers import (
     DatasetSerializer,
     DuplicateErrorSerializer,
+    MergeResultSerializer,
     TagCountSerializer,
+    TrackDuplicateSerializer,
     TrackMetadataSerializer,
     TrackSerializer,
+    TrackUploadResultSerializer,
     TrackUploadSerializer,
 )
 from messsite.api_errors import error_responses
@@ -111,10 +115,11 @@ class TrackViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Dest
 
     @extend_schema(
         summary="Upload a track",
-        description="Validates the audio and stores it once (content-addressed) as a pending track.",
+        description="Validates the audio and stores it once (content-addressed) as a pending track. The same "
+        "audio in another dataset is accepted and named in `same_audio_as`; in the same dataset it is refused (409).",
         request={"multipart/form-data": TrackUploadSerializer},
         responses={
-            201: TrackSerializer,
+            201: TrackUploadResultSerializer,
             **error_responses(400, 401, 403),
             409: OpenApiResponse(DuplicateErrorSerializer, description="The dataset already holds this audio."),
         },
@@ -135,7 +140,8 @@ class TrackViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Dest
             raise UnacceptableAudio(exc.message, code=exc.code) from exc
         except DuplicateTrack as exc:
             raise DuplicateAudio(str(exc), existing=exc.existing) from exc
-        return Response(self.get_serializer(track).data, status=status.HTTP_201_CREATED)
+        data = TrackUploadResultSerializer(track, context=self.get_serializer_context()).data
+        return Response(data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
         summary="Edit a track's descriptive fields",
@@ -163,3 +169,62 @@ class TrackViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Dest
                 "url": self.reverse_action("detail", args=[exc.existing.pk]),
             }
         return response
+
+
+class MayDecideDuplicates(BasePermission):
+    message = "Only curators (staff allowed to change duplicate pairs and delete tracks) may see and decide duplicates."
+
+    def has_permission(self, request, view):
+        return duplicates.can_decide_duplicates(request.user)
+
+
+class AlreadyDecided(Conflict):
+    default_code = "already_decided"
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="Duplicate pairs",
+        description="Curators only. Pairs of tracks with the same audio (kind `exact`, by content hash, found at "
+        "upload) or nearly the same (kind `near`, by whole-track embeddings, found after extraction), newest "
+        "first; filter with ?decision=pending and ?kind=.",
+        responses={200: TrackDuplicateSerializer(many=True), **error_responses(400, 401, 403)},
+    ),
+)
+class DuplicateViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    queryset = TrackDuplicate.objects.select_related("track__dataset", "of_track__dataset")
+    serializer_class = TrackDuplicateSerializer
+    permission_classes = [MayDecideDuplicates]
+    filterset_fields = ["decision", "kind"]
+    ordering_fields = ["created_at", "score"]
+
+    @extend_schema(
+        summary="Keep both tracks",
+        description="Curators only. Marks a pending pair as kept: both tracks stay and the pair leaves the "
+        "pending list. 409 when the pair was already decided.",
+        request=None,
+        responses={200: TrackDuplicateSerializer, **error_responses(401, 403, 404, 409)},
+    )
+    @action(detail=True, methods=["post"])
+    def keep(self, request, pk=None):
+        try:
+            pair = duplicates.keep_both(self.get_object())
+        except duplicates.DecisionError as exc:
+            raise AlreadyDecided(str(exc)) from exc
+        return Response(self.get_serializer(pair).data)
+
+    @extend_schema(
+        summary="Merge the pair",
+        description="Curators only. Keeps the older track (`of_track`) and deletes the newer one (`track`) with "
+        "its files, after moving to the older one the descriptive fields it lacks and the newer track's other "
+        "duplicate pairs. 409 when the pair was already decided.",
+        request=None,
+        responses={200: MergeResultSerializer, **error_responses(401, 403, 404, 409)},
+    )
+    @action(detail=True, methods=["post"])
+    def merge(self, request, pk=None):
+        try:
+            merged = duplicates.merge(self.get_object())
+        except duplicates.DecisionError as exc:
+            raise AlreadyDecided(str(exc)) from exc
+        return Response(MergeResultSerializer(merged, context=self.get_serializer_context()).data)

@@ -16,6 +16,7 @@ from django.db import IntegrityError, transaction
 
 from analysis.services import request_extraction
 from catalog import audio
+from catalog.duplicates import record_exact_duplicates
 from catalog.file_tags import read_tags
 from catalog.models import DESCRIPTIVE_FIELDS, Track
 
@@ -101,7 +102,8 @@ def _ingest(dataset, path, name, fields, *, in_place_root):
 
 def _create_track(dataset, *, sha, info, size, name, fields, audio_path, audio_root=""):
     """The single point where a Track enters the catalogue; its extraction is queued
-    for when the transaction commits."""
+    for when the transaction commits. `track.same_audio_as` lists the tracks of other
+    datasets with the same bytes (catalog/duplicates.py)."""
     track = Track.objects.create(
         dataset=dataset,
         **{key: value for key, value in fields.items() if key in DESCRIPTIVE_FIELDS},
@@ -117,6 +119,8 @@ def _create_track(dataset, *, sha, info, size, name, fields, audio_path, audio_r
         size_bytes=size,
         status=Track.Status.PENDING,
     )
+    # The same bytes in other datasets: accepted, paired for the curators, and reported.
+    track.same_audio_as = record_exact_duplicates(track)
     request_extraction([track])
     return track
 

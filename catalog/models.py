@@ -97,3 +97,39 @@ class Track(models.Model):
     @property
     def file_name(self):
         return Path(self.audio_path).name
+
+
+class TrackDuplicate(models.Model):
+    """Two tracks that are (or sound like) the same recording, for a curator to decide on.
+
+    `track` is the newer of the two (the higher id), `of_track` the older. Exact pairs are
+    recorded at intake (same sha256, other dataset: the same dataset refuses the file);
+    near pairs by the worker after extraction (catalog/duplicates.py). Merging deletes the
+    newer track, and this row with it, so a stored decision is only ever pending or kept.
+    """
+
+    class Kind(models.TextChoices):
+        EXACT = "exact", "Same audio (content hash)"
+        NEAR = "near", "Near duplicate (embeddings)"
+
+    class Decision(models.TextChoices):
+        PENDING = "pending", "Pending"
+        KEPT = "kept", "Kept both"
+
+    track = models.ForeignKey(Track, on_delete=models.CASCADE, related_name="duplicate_of_pairs")
+    of_track = models.ForeignKey(Track, on_delete=models.CASCADE, related_name="duplicated_by_pairs")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    score = models.FloatField(help_text="1 for the same bytes; else the whole-track embedding similarity.")
+    decision = models.CharField(max_length=10, choices=Decision.choices, default=Decision.PENDING, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["track", "of_track"], name="duplicate_unique_pair"),
+            models.CheckConstraint(condition=models.Q(track__gt=models.F("of_track")), name="duplicate_newer_first"),
+        ]
+
+    def __str__(self):
+        return f"Track {self.track_id} {self.get_kind_display().lower()} of track {self.of_track_id}"

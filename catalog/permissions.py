@@ -7,7 +7,8 @@ from django.contrib.auth.models import Group, Permission
 
 CURATOR_PERMISSIONS = {
     "catalog": ["add_dataset", "change_dataset", "delete_dataset", "view_dataset",
-                "add_track", "change_track", "delete_track", "view_track"],
+                "add_track", "change_track", "delete_track", "view_track",
+                "view_trackduplicate", "change_trackduplicate"],
     "analysis": ["view_embeddingspace", "view_extractionjob", "change_extractionjob",
                  "add_proberun", "view_proberun", "view_proberesult"],
     "recommendations": ["add_pinnedaspect", "change_pinnedaspect", "delete_pinnedaspect", "view_pinnedaspect"],

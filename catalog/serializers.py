@@ -5,7 +5,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from analysis.tags import tag_scores
-from catalog.models import DESCRIPTIVE_FIELDS, Dataset, Track
+from catalog.models import DESCRIPTIVE_FIELDS, Dataset, Track, TrackDuplicate
 from messsite.api_errors import ErrorDetailSerializer
 
 
@@ -118,3 +118,43 @@ class DuplicateErrorDetailSerializer(ErrorDetailSerializer):
 
 class DuplicateErrorSerializer(serializers.Serializer):
     error = DuplicateErrorDetailSerializer()
+
+
+
+class TrackBriefSerializer(serializers.ModelSerializer):
+    """A track named in another answer: enough to show and open it."""
+
+    url = serializers.HyperlinkedIdentityField(view_name="track-detail")
+    dataset = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+
+    class Meta:
+        model = Track
+        fields = ["id", "url", "title", "dataset", "status", "created_at"]
+        read_only_fields = fields
+
+
+class TrackUploadResultSerializer(TrackSerializer):
+    same_audio_as = TrackBriefSerializer(
+        many=True, read_only=True,
+        help_text="Tracks of other datasets with identical content (sha256): the upload is accepted and the "
+        "pair listed for curators at /api/v1/duplicates/. Empty for new audio.",
+    )
+
+    class Meta(TrackSerializer.Meta):
+        fields = [*TrackSerializer.Meta.fields, "same_audio_as"]
+        read_only_fields = fields
+
+
+class TrackDuplicateSerializer(serializers.ModelSerializer):
+    track = TrackBriefSerializer(read_only=True, help_text="The newer track: the one a merge deletes.")
+    of_track = TrackBriefSerializer(read_only=True, help_text="The older track: the one a merge keeps.")
+
+    class Meta:
+        model = TrackDuplicate
+        fields = ["id", "kind", "score", "decision", "track", "of_track", "created_at", "decided_at"]
+        read_only_fields = fields
+
+
+class MergeResultSerializer(serializers.Serializer):
+    kept = TrackBriefSerializer(help_text="The older track, which remains.")
+    deleted_id = serializers.IntegerField(help_text="The id of the newer track, now deleted with its files.")

@@ -9,13 +9,21 @@ from django.urls import reverse
 from django.views.generic import DetailView, ListView, TemplateView
 
 from analysis.services import active_space
-from analysis.tags import assigned_scores, known_tags, ranked, tag_counts, tagged, track_tags
+from analysis.tags import assigned_scores, known_tags, ranked, tag_counts, tag_scores, tagged, track_tags, with_tags
 from catalog.audio import human_size
+from catalog.duplicates import can_decide_duplicates, duplicates_of
 from catalog.forms import TrackMetadataForm, TrackSearchForm, TrackUploadForm, dataset_named
 from catalog.models import Dataset, Track
-from catalog.selectors import search_tracks
+from catalog.selectors import parse_sort, search_tracks, sorted_tracks
 from messsite.api_errors import json_error
 from messsite.pages import url_template
+
+
+TAGS_PER_ROW = 3  # the catalogue's tag column: a track's best few, not all of them
+SORT_LABELS = {  # the catalogue's sortable columns, in the table's order
+    "title": "Title", "composer": "Composer", "work": "Work", "dataset": "Dataset",
+    "duration": "Duration", "year": "Year", "added": "Added",
+}
 
 
 class TrackListView(ListView):
@@ -32,10 +40,39 @@ class TrackListView(ListView):
         tracks = search_tracks(
             data.get("q", ""), dataset=data.get("dataset"), composer=data.get("composer"), status=data.get("status")
         )
-        return tagged(tracks, self.space, data["tag"]) if data.get("tag") else tracks
+        if data.get("tag"):
+            tracks = tagged(tracks, self.space, data["tag"])
+        # An unknown sort is ignored: the default order, as if none were asked for.
+        self.sort = parse_sort(self.request.GET.get("sort"))
+        return with_tags(sorted_tracks(tracks, self.sort), self.space)
 
     def get_context_data(self, **kwargs):
-        return super().get_context_data(form=self.form, tag_facets=self.tag_facets(), **kwargs)
+        context = super().get_context_data(
+            form=self.form, tag_facets=self.tag_facets(), sort_links=self.sort_links(), **kwargs
+        )
+        context["rows"] = [
+            {
+                "track": track,
+                "instrument": track.metadata.get("instrument", ""),
+                "tags": [(tag, with_tag(self.request.GET, tag)) for tag, _ in tag_scores(track)[:TAGS_PER_ROW]],
+            }
+            for track in context["object_list"]
+        ]
+        context["show_tags"] = "tag" in self.form.fields  # the active space has tags
+        context["show_instrument"] = any(row["instrument"] for row in context["rows"])
+        return context
+
+    def sort_links(self):
+        """The sortable columns' headers in order: [{"label", "sort": the ?sort= value its
+        link asks for, "current": "ascending"/"descending"/None}]; a sorted column's link
+        flips its direction."""
+        links = []
+        for key, label in SORT_LABELS.items():
+            current = None
+            if self.sort and self.sort[0] == key:
+                current = "descending" if self.sort[1] else "ascending"
+            links.append({"label": label, "sort": f"-{key}" if current == "ascending" else key, "current": current})
+        return links
 
     def tag_facets(self):
         """The tags of the results (all pages) not chosen yet, most common first, each with
@@ -90,6 +127,7 @@ class TrackDetailView(DetailView):
             default_passage_end=min(DEFAULT_PASSAGE_SECONDS, track.duration),
             active_space=space,  # the header's too: one query, not the context processor's second
             layer_labels=space.layer_labels() if space else [],
+            duplicate_pairs=duplicates_of(track) if can_decide_duplicates(self.request.user) else [],
             **kwargs,
         )
 

@@ -21,6 +21,9 @@ itself, so the defaults quote evidence only where it was measured on that very m
   probed: each aspect uses all of the space's layers, equally weighted, with no R² and
   confidence "none". Every aspect is then served, never from a layer the space lacks.
 
+Descriptions say what an aspect is, never which layers carry it: `basis` says that, per
+space, from the evidence behind the choice.
+
 A pin naming a layer the space lacks is kept and reported as unavailable for that space
 instead of failing the whole map.
 """
@@ -57,6 +60,7 @@ class AspectChoice:
     agreement: float | None = None  # share of resamples in which the choice is the best candidate
     agreement_basis: str = ""  # what was resampled
     kept_previous: bool = False  # the previous map's choice stayed (its loss was within the noise)
+    basis: str = ""  # what the layers rest on, in words, from this space's own evidence (see `basis`)
 
     @property
     def available(self):
@@ -69,11 +73,20 @@ DEFAULT_MAP = {
         AspectChoice("brightness", {0: 1.0}, 0.944, "medium", PROTOTYPE, "Spectral brightness (spectral centroid)."),
         AspectChoice("timbre", {1: 1.0}, 0.922, "medium", PROTOTYPE, "Timbral texture."),
         AspectChoice("structure", {2: 1.0}, 0.933, "medium", PROTOTYPE, "Acoustic structure."),
-        AspectChoice("dynamics", {3: 1.0}, None, "low", GUESS, "Loudness and its changes: a low-level property."),
-        AspectChoice("rhythm", {4: 1.0}, None, "low", GUESS, "Pulse, tempo and onsets: lower-middle layers."),
+        AspectChoice("dynamics", {3: 1.0}, None, "low", GUESS, "Loudness and its changes."),
+        AspectChoice("rhythm", {4: 1.0}, None, "low", GUESS, "Pulse, tempo and onsets."),
         AspectChoice("articulation", {5: 1.0}, None, "low", GUESS, "Attack and note connection (legato, staccato)."),
-        AspectChoice("harmony", {8: 1.0}, None, "low", GUESS, "Pitch content, chords and key: upper-middle layers."),
+        AspectChoice("harmony", {8: 1.0}, None, "low", GUESS, "Pitch content, chords and key."),
     )
+}
+
+# Why DEFAULT_MAP guesses its layers: MERT's published layer-wise results, true of MERT-v1-95M
+# only, so `basis` quotes them for the default map alone (descriptions name no layers).
+MERT_GUESSES = {
+    "dynamics": "low-level signal properties in the early layers",
+    "rhythm": "beat and onset information in the lower-middle layers",
+    "articulation": "onset detail in the lower-middle layers",
+    "harmony": "pitch and key information in the upper-middle layers",
 }
 
 # What "more like this" means when nothing is asked for: how the music sounds.
@@ -87,13 +100,18 @@ class UnknownAspect(ValueError):
 def default_map(space):
     """The aspects of `space` before any probe (see the module docstring): DEFAULT_MAP for
     MERT-v1-95M-shaped MERT spaces, else every layer equally weighted, confidence "none"."""
-    if space.encoder == "mert" and space.num_layers == MERT_95M_LAYERS:
-        return DEFAULT_MAP
+    if _is_mert_95m(space):
+        return {name: replace(choice, basis=basis(choice, space)) for name, choice in DEFAULT_MAP.items()}
     every_layer = {layer: 1 / space.num_layers for layer in range(space.num_layers)}
-    return {
+    unprobed = {
         name: replace(choice, layers=every_layer, r2=None, confidence="none", source=UNPROBED)
         for name, choice in DEFAULT_MAP.items()
     }
+    return {name: replace(choice, basis=basis(choice, space)) for name, choice in unprobed.items()}
+
+
+def _is_mert_95m(space):
+    return space.encoder == "mert" and space.num_layers == MERT_95M_LAYERS
 
 
 def map_run(space):
@@ -113,8 +131,9 @@ def aspect_map(space):
     defaults = default_map(space)
     result = {name: probed[0].get(name, default) if probed else default for name, default in defaults.items()}
     for pin in PinnedAspect.objects.filter(space=space, aspect__in=list(DEFAULT_MAP)).select_related("pinned_by"):
-        result[pin.aspect] = _pinned(pin, result[pin.aspect], probed)
+        result[pin.aspect] = _pinned(pin, result[pin.aspect], probed, run)
     for name, choice in result.items():
+        result[name] = choice = replace(choice, basis=basis(choice, space))
         missing = sorted(layer for layer in choice.layers if layer >= space.num_layers)
         if missing:
             problem = (
@@ -122,6 +141,40 @@ def aspect_map(space):
             )
             result[name] = replace(choice, problem=problem)
     return result
+
+
+def basis(choice, space):
+    """What `choice`'s layers rest on in `space`, for people: the probe, pin or default
+    behind them and its R², or plainly that nothing was measured. MERT's wording only on a
+    MERT-v1-95M space, the model it was written for."""
+    mert_default = _is_mert_95m(space)
+    layers = _layer_list(choice.layers)
+    if choice.confidence == "none":
+        return f"No probe on {space} has measured {choice.name}: all {space.num_layers} layers weigh the same."
+    measured = f"R² {choice.r2:.2f} of its proxy targets" if choice.r2 is not None else ""
+    if choice.source.startswith("pinned"):
+        return f"{choice.source[0].upper()}{choice.source[1:]}: {layers}; " + (
+            f"{measured} there in probe run {choice.run}." if measured else "no probe evidence there.")
+    if choice.source == PROTOTYPE and mert_default:
+        return (f"{layers.capitalize()}: {measured} in the research prototype's probe of MERT-v1-95M on SMD, "
+                "not yet reproduced here.")
+    if choice.source == GUESS and mert_default:
+        return (f"{layers.capitalize()}: a guess, not measured here: MERT's published layer-wise results put "
+                f"{MERT_GUESSES[choice.name]}.")
+    if choice.run is None:
+        return f"{layers.capitalize()}: no probe evidence on {space}."
+    found = [f"{layers.capitalize()} measured on {space} by probe run {choice.run}"]
+    if choice.retrieval:
+        found.append(f"chosen by retrieval ({choice.retrieval.get('task', 'labelled')})")
+    if measured:
+        found.append(measured)
+    return ", ".join(found) + "."
+
+
+def _layer_list(layers):
+    if len(layers) == 1:
+        return f"layer {next(iter(layers))}"
+    return "layers " + ", ".join(f"{layer} ({weight:.0%})" for layer, weight in sorted(layers.items()))
 
 
 def choices_from_run(run_id, r2, aspects, weighted):
@@ -210,7 +263,7 @@ def _stored(r2_choice, stored, r2, aspects):
     return choice
 
 
-def _pinned(pin, current, probed):
+def _pinned(pin, current, probed, run):
     """The pinned layers, with the run's evidence for them when the pin is one layer it measured."""
     layers = {int(layer): float(weight) for layer, weight in pin.layers.items()}
     total = sum(layers.values())
@@ -227,7 +280,7 @@ def _pinned(pin, current, probed):
     if not evidence:
         return pinned
     score = float(np.mean(list(evidence.values())))
-    return replace(pinned, r2=score, confidence=confidence(score), evidence=evidence)
+    return replace(pinned, r2=score, confidence=confidence(score), evidence=evidence, run=run.pk)
 
 
 def _table(r2, layers, targets):

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 from django.conf import settings
 from django.core.cache import cache
+from django.db.models import F, Q
+from django.db.models.fields.json import KT
 from django.urls import reverse
 from sklearn.decomposition import PCA
 
@@ -24,7 +26,15 @@ from recommendations.aspects import DEFAULT_ASPECT, aspect_map
 BOX_WIDTH, BOX_HEIGHT, BOX_MARGIN = 800, 500, 12
 MIN_TRACKS = 3  # fewer points say nothing about a layer's shape
 CACHE_SECONDS = 7 * 24 * 3600  # keys name the space's version: an old one is merely never asked for again
-COLOUR_BY = {"composer": "Composer", "dataset": "Dataset", "tag": "Top tag"}
+# What the points can be coloured by: a track field, the demo's instrument (a metadata key
+# the demo corpus sets, as bench/quality reads it), or its best tag in the space.
+COLOUR_BY = {
+    "instrument": "Instrument", "composer": "Composer", "dataset": "Dataset", "work": "Work",
+    "performer": "Performer", "album": "Album", "year": "Year", "genre": "Genre", "tag": "Top tag",
+}  # fmt: skip
+FIELDS = {"instrument": KT("metadata__instrument"), "dataset": F("dataset__name")}  # the rest are Track's own
+MAX_LABELS = 6  # named points on the map: the central track of the largest groups, no more
+LABEL_CHARS = 28
 # Categorical colours, each at least 3:1 against the white page (WCAG non-text contrast),
 # told apart by hue and lightness; OTHER_COLOUR is for the groups past the palette.
 PALETTE = (
@@ -32,7 +42,7 @@ PALETTE = (
     "#c0327e", "#7a6a00", "#5c4033", "#3d4db7", "#8c1c52", "#1b1f24",
 )  # fmt: skip
 OTHER_COLOUR = "#6b7280"
-UNKNOWN = {"composer": "Unknown composer", "dataset": "No dataset", "tag": "No tag"}
+UNKNOWN = {"composer": "Unknown composer", "dataset": "No dataset", "tag": "No tag"}  # else "No <field>"
 
 
 @dataclass(frozen=True)
@@ -44,11 +54,23 @@ class Projection:
 
 @dataclass(frozen=True)
 class MapPoint:
+    id: int
     url: str
+    audio_url: str
+    title: str
     label: str  # "title — composer", what hovering shows
+    group: str  # what it is coloured by
     x: float
     y: float
     colour: str
+
+
+@dataclass(frozen=True)
+class MapLabel:
+    text: str
+    x: float
+    y: float
+    anchor: str  # SVG text-anchor: "start" (right of the point), or "end" near the right edge
 
 
 @dataclass(frozen=True)
@@ -111,34 +133,71 @@ def drawn(projection):
     return np.sort(np.random.default_rng(0).choice(count, most, replace=False))
 
 
+def has_instruments():
+    """Whether any track names its instrument (the demo corpus does): the map's default
+    colouring then."""
+    return Track.objects.filter(Q(metadata__has_key="instrument") & ~Q(metadata__instrument="")).exists()
+
+
 def map_points(projection, colour_by, space=None):
-    """(points, legend) for the map: each drawn point's track link, hover label and colour
-    by `colour_by` ("composer", "dataset" or "tag": the track's best tag in `space`), with
+    """(points, legend, labels) for the map: each drawn point's track, hover label and
+    colour by `colour_by` (a COLOUR_BY key; "tag": the track's best tag in `space`), with
     one query for the tracks' metadata (and one for their tags). The most common groups get
-    their own colour, the rest share "Other"."""
+    their own colour, the rest share "Other"; the largest groups' central tracks are named."""
     shown = drawn(projection)
     ids = [int(i) for i in projection.track_ids[shown]]
-    rows = Track.objects.filter(pk__in=ids).values_list("pk", "title", "composer", "dataset__name")
-    tracks = {pk: (title, composer, dataset) for pk, title, composer, dataset in rows}
-    present = [(i, xy) for i, xy in zip(ids, projection.coords[shown].tolist()) if i in tracks]  # deleted since cached
+    rows = Track.objects.filter(pk__in=ids)
     if colour_by == "tag":
         best = top_tags(space, ids)
-        groups = {i: best.get(i, UNKNOWN["tag"]) for i, _ in present}
+        rows = rows.values("pk", "title", "composer")
     else:
-        column = 1 if colour_by == "composer" else 2
-        groups = {i: tracks[i][column] or UNKNOWN[colour_by] for i, _ in present}
+        rows = rows.annotate(group=FIELDS.get(colour_by, F(colour_by))).values("pk", "title", "composer", "group")
+    tracks = {row["pk"]: row for row in rows}
+    present = [(i, xy) for i, xy in zip(ids, projection.coords[shown].tolist()) if i in tracks]  # deleted since cached
+    unknown = UNKNOWN.get(colour_by, f"No {COLOUR_BY[colour_by].lower()}")
+    groups = {i: str((best.get(i) if colour_by == "tag" else tracks[i]["group"]) or unknown) for i, _ in present}
     colours, legend = _colours(Counter(groups.values()))
     points = [
         MapPoint(
+            id=i,
             url=reverse("catalog:track-detail", args=[i]),
-            label=" — ".join(part for part in tracks[i][:2] if part),
+            audio_url=reverse("catalog:track-audio", args=[i]),
+            title=tracks[i]["title"],
+            label=" — ".join(part for part in (tracks[i]["title"], tracks[i]["composer"]) if part),
+            group=groups[i],
             x=round(x, 1),
             y=round(y, 1),
             colour=colours[groups[i]],
         )
         for i, (x, y) in present
     ]
-    return points, legend
+    return points, legend, central_labels(points, legend)
+
+
+def central_labels(points, legend):
+    """A label for each of the largest groups (up to MAX_LABELS; not "Other"): its track
+    nearest the group's centroid, named by title. A label that would overlap one already
+    placed is left out, so the map stays readable."""
+    labels, placed = [], []  # placed: (left, right, y) of each label's box
+    for entry in legend[:MAX_LABELS]:
+        members = [p for p in points if p.group == entry.label]
+        if not members:  # "Other": several groups, no one centre
+            continue
+        cx, cy = np.mean([(p.x, p.y) for p in members], axis=0)
+        central = min(members, key=lambda p: ((p.x - cx) ** 2 + (p.y - cy) ** 2, p.id))
+        text = central.title if len(central.title) <= LABEL_CHARS else central.title[: LABEL_CHARS - 1] + "…"
+        # About 7 units a character at the label's size, one line 16 units tall; a label
+        # too close to the right edge goes on the point's left.
+        width = 7 * len(text)
+        right = central.x + 8 + width <= BOX_WIDTH - BOX_MARGIN
+        left = central.x + 8 if right else central.x - 8 - width
+        if any(abs(central.y - y) < 16 and left < other_right and other_left < left + width
+               for other_left, other_right, y in placed):
+            continue
+        placed.append((left, left + width, central.y))
+        x = central.x + 8 if right else central.x - 8
+        labels.append(MapLabel(text, round(x, 1), round(central.y + 4, 1), "start" if right else "end"))
+    return labels
 
 
 def _colours(counts):

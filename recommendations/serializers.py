@@ -249,6 +249,10 @@ class AspectSerializer(serializers.Serializer):
         "agreement is at least 0.8, medium at least 0.5, else low."
     )
     source = serializers.CharField(help_text="Where the choice comes from: a probe run, a curator's pin or a default.")
+    basis = serializers.CharField(
+        help_text="What the layers rest on, in words, from the active space's own evidence (probe run and R²), "
+        "or that none was measured."
+    )
     run = serializers.IntegerField(allow_null=True, help_text="The probe run behind the choice, if any.")
     evidence = EvidenceField(help_text="Per proxy target of the aspect, the R² behind the choice.")
     available = serializers.BooleanField(help_text="Whether the active space has the layers this aspect uses.")

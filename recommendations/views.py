@@ -11,7 +11,7 @@ from analysis.tags import known_tags
 from catalog.audio import AUDIO_SUFFIXES
 from messsite.pages import url_template
 from recommendations.projection import (
-    BOX_HEIGHT, BOX_WIDTH, COLOUR_BY, MIN_TRACKS, default_layer, layer_projection, map_points,
+    BOX_HEIGHT, BOX_WIDTH, COLOUR_BY, MIN_TRACKS, default_layer, has_instruments, layer_projection, map_points,
 )
 
 
@@ -60,7 +60,9 @@ class EmbeddingMapView(TemplateView):
         if space is None:
             return context
         # Always bound, so the controls show what is drawn; a missing choice takes its default.
-        data = {"colour": "composer", **self.request.GET.dict()}
+        data = self.request.GET.dict()
+        if "colour" not in data:  # the demo's instruments first, where the tracks name them
+            data["colour"] = "instrument" if has_instruments() else "composer"
         if "layer" not in data:
             data["layer"] = default_layer(space)
         form = MapForm(space, data)
@@ -75,5 +77,5 @@ class EmbeddingMapView(TemplateView):
             pc1=projection.explained[0] * 100, pc2=projection.explained[1] * 100,
         )
         if len(projection.track_ids) >= MIN_TRACKS:
-            context["points"], context["legend"] = map_points(projection, colour_by, space)
+            context["points"], context["legend"], context["labels"] = map_points(projection, colour_by, space)
         return context

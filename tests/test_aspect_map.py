@@ -7,7 +7,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from analysis.models import ProbeResult, ProbeRun
+from analysis.models import EmbeddingSpace, ProbeResult, ProbeRun
 from recommendations.aspects import DEFAULT_MAP, aspect_map, choices_from_run, confidence, default_map, map_run
 from recommendations.models import PinnedAspect
 from tests.factories import make_user
@@ -113,3 +113,49 @@ def test_pins_are_checked(aspect, layers, message):
     pin = PinnedAspect(space=make_space(), aspect=aspect, layers=layers)
     with pytest.raises(ValidationError, match=message):
         pin.full_clean()
+
+
+def classic_space():
+    return EmbeddingSpace.objects.create(
+        name="classic", encoder="classic", model_id="classic", weights_hash="0" * 64, num_layers=3, dim=39,
+        sample_rate=22050, window_seconds=5, overlap=0.5, is_active=True,
+    )  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_no_description_names_layers_and_mert_wording_stays_on_mert():
+    """Issue 15 item 9: "upper-middle layers" was MERT's wording, shown on the classic space too."""
+    assert not any("layer" in choice.description for choice in DEFAULT_MAP.values())
+    classic = aspect_map(classic_space())
+    for choice in classic.values():
+        assert "MERT" not in choice.basis and "middle" not in choice.basis and "prototype" not in choice.basis
+        assert choice.basis == f"No probe on classic has measured {choice.name}: all 3 layers weigh the same."
+
+    mert = aspect_map(make_space("mert-95m", active=False, num_layers=13))
+    assert mert["harmony"].basis == ("Layer 8: a guess, not measured here: MERT's published layer-wise results put "
+                                     "pitch and key information in the upper-middle layers.")
+    assert mert["brightness"].basis == ("Layer 0: R² 0.94 of its proxy targets in the research prototype's probe of "
+                                        "MERT-v1-95M on SMD, not yet reproduced here.")
+
+
+@pytest.mark.django_db
+def test_the_basis_quotes_the_spaces_own_probe_and_says_what_it_did_not_measure(client):
+    space = classic_space()
+    run = finished_run(space)
+    aspects = aspect_map(space)
+    assert aspects["brightness"].basis == (
+        f"Layer 0 measured on classic by probe run {run.pk}, R² 0.80 of its proxy targets."
+    )
+    assert aspects["harmony"].basis == "No probe on classic has measured harmony: all 3 layers weigh the same."
+
+    curator = make_user("curator", staff=True, curator=True)
+    PinnedAspect.objects.create(space=space, aspect="brightness", layers={"1": 1}, pinned_by=curator)
+    PinnedAspect.objects.create(space=space, aspect="rhythm", layers={"0": 1, "2": 3})
+    aspects = aspect_map(space)
+    assert aspects["brightness"].basis == (
+        f"Pinned by curator: layer 1; R² 0.75 of its proxy targets there in probe run {run.pk}."
+    )
+    assert aspects["rhythm"].basis == "Pinned by a curator: layers 0 (25%), 2 (75%); no probe evidence there."
+
+    served = {aspect["name"]: aspect["basis"] for aspect in client.get("/api/v1/aspects/").json()["aspects"]}
+    assert served["harmony"] == aspects["harmony"].basis

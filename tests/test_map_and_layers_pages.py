@@ -11,6 +11,8 @@ import pytest
 
 from analysis.layer_discovery import contrast, heat_colours
 from analysis.models import EmbeddingSpace, ProbeRun
+from analysis.tags import replace_track_tags
+from catalog.models import Track
 from recommendations import index, projection
 from recommendations.models import PinnedAspect
 from recommendations.projection import BOX_HEIGHT, BOX_MARGIN, BOX_WIDTH, fit_to_box, principal_components
@@ -242,6 +244,97 @@ def test_the_map_says_plainly_when_there_is_nothing_to_draw(client):
     response = client.get("/map/", {"layer": 0})
     assert "Only 2 tracks have embeddings in layer 0" in " ".join(response.text.split())
     assert 'id="embedding-map"' not in response.text
+
+
+def labels_of(svg):
+    return [text.text for text in svg.iter("text")]
+
+
+@reads_vectors
+def test_the_demos_instrument_is_the_default_colouring_when_tracks_name_one(client, mapped):
+    _space, tracks = mapped
+    for t, instrument in zip(tracks, ["Piano", "Piano", "Violin", "Violin", "Piano", ""]):
+        Track.objects.filter(pk=t.pk).update(metadata={"instrument": instrument} if instrument else {})
+    response = client.get("/map/", {"layer": 0})
+    assert '<option value="instrument" selected>' in response.text
+    assert legend_of(response) == {"Piano": 3, "Violin": 2, "No instrument": 1}
+    assert "coloured by instrument" in " ".join(response.text.split())
+
+
+@reads_vectors
+@pytest.mark.parametrize("colour, values, expected", [
+    ("work", ["BWV 846", "BWV 846", "", "Op. 9", "Op. 9", "Op. 9"], {"Op. 9": 3, "BWV 846": 2, "No work": 1}),
+    ("performer", ["Gould", "", "", "", "", "Pires"], {"No performer": 4, "Gould": 1, "Pires": 1}),
+    ("album", ["WTC", "WTC", "WTC", "WTC", "Nocturnes", ""], {"WTC": 4, "Nocturnes": 1, "No album": 1}),
+    ("year", [1955, 1981, 1981, None, None, None], {"No year": 3, "1981": 2, "1955": 1}),
+    ("genre", ["Baroque"] * 3 + ["Romantic"] * 3, {"Baroque": 3, "Romantic": 3}),
+])
+def test_points_can_be_coloured_by_any_descriptive_field(client, mapped, colour, values, expected):
+    _space, tracks = mapped
+    for t, value in zip(tracks, values):
+        Track.objects.filter(pk=t.pk).update(**{colour: value})
+    response = client.get("/map/", {"layer": 0, "colour": colour})
+    assert legend_of(response) == expected
+
+
+@reads_vectors
+def test_colouring_by_tag_follows_each_tracks_best_tag(client, mapped):
+    space, tracks = mapped
+    for t, scores in zip(tracks, [{"piano": 0.9, "violin": 0.3}] * 3 + [{"piano": 0.1, "violin": 0.8}] * 2):
+        replace_track_tags(t, space, scores)
+    response = client.get("/map/", {"layer": 0, "colour": "tag"})
+    assert legend_of(response) == {"piano": 3, "violin": 2, "No tag": 1}
+
+
+@reads_vectors
+def test_without_tags_the_tag_colouring_is_not_offered(client, mapped):
+    response = client.get("/map/", {"layer": 0})
+    assert '<option value="tag"' not in response.text and '<option value="genre"' in response.text
+
+
+@reads_vectors
+def test_each_point_carries_its_track_for_selection_and_playing(client, mapped):
+    _space, tracks = mapped
+    svg = map_svg(client.get("/map/", {"layer": 0}))
+    prelude = next(link for link in svg.iter("a") if link.get("data-track-id") == str(tracks[0].pk))
+    assert prelude.get("href") == f"/tracks/{tracks[0].pk}/"
+    assert prelude.get("data-audio-url") == f"/tracks/{tracks[0].pk}/audio"
+    assert prelude.get("data-title") == "Prelude"
+    named = labels_of(svg)
+    assert named and set(named) <= {t.title for t in tracks}
+
+
+@reads_vectors
+def test_the_central_track_of_each_large_group_is_named(mapped):
+    space, tracks = mapped
+    points, legend, labels = projection.map_points(projection.layer_projection(space, 0), "composer", space)
+    by_title = {p.title: p for p in points}
+    named = [label.text for label in labels]
+    assert 1 <= len(named) <= len(legend)  # one per group at most, fewer where labels would overlap
+    for entry in legend:
+        members = [p for p in points if p.group == entry.label]
+        cx, cy = np.mean([(p.x, p.y) for p in members], axis=0)
+        central = min(members, key=lambda p: (p.x - cx) ** 2 + (p.y - cy) ** 2)
+        others = {p.title for p in members} - {central.title}
+        assert not others & set(named)  # only the central track can name its group
+    for label in labels:
+        point = by_title[label.text]
+        assert label.anchor in {"start", "end"} and abs(label.y - point.y - 4) < 0.2
+        assert BOX_MARGIN <= label.x <= BOX_WIDTH - BOX_MARGIN
+
+
+def test_labels_never_overlap_and_are_shortened():
+    long_title = "A very long title of a piece that goes on and on"
+    points = [
+        projection.MapPoint(id=i, url="", audio_url="", title=title, label=title, group=group, x=x, y=y, colour="#000")
+        for i, (title, group, x, y) in enumerate([
+            (long_title, "a", 100, 100), ("b", "b", 104, 102), ("c", "c", 780, 300),
+        ])
+    ]
+    legend = [projection.LegendEntry(group, "#000", 1) for group in "abc"]
+    labels = projection.central_labels(points, legend)
+    assert [label.text for label in labels] == [long_title[:27] + "…", "c"]  # b's would cover a's
+    assert labels[1].anchor == "end" and labels[1].x < 780  # too near the right edge: on the left
 
 
 # --- layer discovery --------------------------------------------------------------------

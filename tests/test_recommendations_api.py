@@ -108,6 +108,7 @@ def test_aspects_show_the_active_spaces_map_with_its_evidence(client, corpus):
         "agreement": None,
         "agreement_basis": "",
         "kept_previous": False,
+        "basis": "Pinned by a curator: layer 0; no probe evidence there.",
     }
     harmony = aspects["harmony"]
     assert (harmony["available"], harmony["r2"], harmony["confidence"]) == (True, None, "none")

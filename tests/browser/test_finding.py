@@ -1,6 +1,8 @@
 """The track page finds more: a next page of similar tracks under the first, a note when
 diversity orders them, and passages without the track's own repeats unless asked for."""
 
+import re
+
 import numpy as np
 import pytest
 from playwright.sync_api import expect
@@ -90,3 +92,45 @@ def test_passages_leave_out_the_tracks_own_repeats_unless_asked(page, query):
     expect(passages.first).to_contain_text("query")
     expect(passages.first).to_contain_text("A repeat within this track.")
     expect(page.locator("#passage-status")).to_contain_text("1 of them is a repeat within this track")
+
+
+def test_a_similar_track_takes_a_line_its_evidence_is_said_once_and_why_opens(page, query):
+    """Issue 15 item 8: on a 1600x900 screen the list shows many results, a line each, and
+    scores that all round alike still differ by their bars."""
+    page.set_viewport_size({"width": 1600, "height": 900})
+    page.goto(f"/tracks/{query.pk}/")
+    results = results_of(page, "similar-results")
+    expect(results).to_have_count(10)
+    line = page.locator("#similar-results").evaluate("list => parseFloat(getComputedStyle(list).lineHeight)")
+    boxes = [results.nth(i).bounding_box() for i in range(6)]
+    assert all(box["height"] <= 2 * line + 12 for box in boxes), [box["height"] for box in boxes]
+    assert boxes[5]["y"] + boxes[5]["height"] - boxes[0]["y"] <= 900 / 2  # six of them in half the screen
+
+    # The aspect's evidence once, above the list; never repeated per result.
+    expect(page.locator("#aspect-summary")).to_contain_text("No probe on tiny has measured timbre")
+    expect(page.locator("#similar-results")).not_to_contain_text("No probe")
+
+    first = results.first
+    cosines = first.get_by_text("Layer 0: cosine")
+    expect(cosines).to_be_hidden()
+    why = first.get_by_role("button", name="Why")
+    why.click()
+    expect(why).to_have_attribute("aria-expanded", "true")
+    expect(cosines).to_be_visible()
+    expect(first.locator(".why")).to_contain_text("Similar timbre")
+    why.click()
+    expect(cosines).to_be_hidden()
+
+    # Bars run from the list's lowest score to its highest; the exact score is written out.
+    scores = [float(results.nth(i).locator(".score-value").inner_text().split()[-1]) for i in range(10)]
+    widths = [results.nth(i).locator(".fill").evaluate("fill => fill.getBoundingClientRect().width") for i in range(10)]
+    assert scores[0] > scores[-1] and widths[0] > widths[-1] > 0
+    assert widths == sorted(widths, reverse=True)
+    title = first.locator(".score").get_attribute("title")
+    assert float(re.match(r"Score (-?[\d.]+);", title)[1]) == pytest.approx(scores[0], abs=5e-4)
+
+    # Passages sit beside the player, above the similar tracks.
+    player = page.locator("#player").bounding_box()
+    passages = page.locator("#passage-form").bounding_box()
+    assert passages["x"] >= player["x"] + player["width"]
+    assert passages["y"] < page.locator("#similar-heading").bounding_box()["y"]

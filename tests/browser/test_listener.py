@@ -24,13 +24,17 @@ def test_similar_tracks_follow_the_aspect_and_a_result_plays(page, tones):
     expect(page.locator("#aspect-tabs")).to_have_attribute("data-state", "ready")
     first = results_of(page, "similar-results")
     expect(first).to_have_count(len(tones) - 1)  # every other track, never the query itself
-    expect(first.first).to_contain_text("timbre")  # the default aspect, named in the explanation
+    first.first.get_by_role("button", name="Why").click()
+    expect(first.first.locator(".why")).to_be_visible()
+    expect(first.first.locator(".why")).to_contain_text("timbre")  # the default aspect, named in the explanation
 
     page.get_by_role("tab", name="brightness").click()
     expect(page.get_by_role("tab", name="brightness")).to_have_attribute("aria-selected", "true")
+    expect(page.locator("#aspect-summary")).to_contain_text("Spectral brightness")  # said once, above the list
     brightness = results_of(page, "similar-results")
-    expect(brightness.first).to_contain_text("brightness")
-    expect(brightness.first).to_contain_text("layer 0")
+    brightness.first.get_by_role("button", name="Why").click()
+    expect(brightness.first.locator(".why")).to_contain_text("brightness")
+    expect(brightness.first.locator(".why")).to_contain_text("layer 0")
 
     brightness.first.get_by_role("button", name="Play").click()
     page.wait_for_function("() => document.querySelector('#preview-audio').currentTime > 0.2")

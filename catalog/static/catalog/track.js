@@ -64,11 +64,6 @@
     return MESS.trackLink(page.urls.trackPage, track);
   }
 
-  function trackMeta(track) {
-    const parts = [track.composer || "Unknown composer", track.work, track.dataset].filter(Boolean);
-    return el("p", { class: "meta", text: parts.join(" · ") });
-  }
-
   // ---- Preview: one shared player for results --------------------------------------
 
   const preview = (function () {
@@ -177,13 +172,11 @@
   }
 
   function evidenceText(aspect) {
-    if (aspect.confidence === "none") return `${aspect.name}: no probe evidence yet (${aspect.source}).`;
-    if (aspect.r2 === null) return `${aspect.name}: ${aspect.confidence} confidence, no probe evidence yet (${aspect.source}).`;
     const targets = aspect.evidence.map((item) => `${item.target} ${item.r2.toFixed(2)}`).join(", ");
-    return `${aspect.name}: R² ${aspect.r2.toFixed(2)}, ${aspect.confidence} confidence (${aspect.source})` +
-      (targets ? `; per target: ${targets}.` : ".");
+    return `${aspect.basis} Confidence: ${aspect.confidence}` + (targets ? `; R² per target: ${targets}.` : ".");
   }
 
+  /** The aspect's meaning and evidence, said once above its results. */
   function describeChoice() {
     const summary = byId("aspect-summary");
     const aspect = choice.aspects.get(choice.aspect);
@@ -191,27 +184,52 @@
       const layer = layerChoice.selectedOptions[0].text;
       summary.textContent = `Compared by ${layer} alone` + (aspect ? `, not by ${aspect.name}'s layers.` : ".");
     } else if (aspect) {
-      const layers = aspect.layers.map((item) => `${item.layer} (${percent(item.weight)})`).join(", ");
-      summary.textContent = `${aspect.description} Layers: ${layers}. Evidence: ${evidenceText(aspect)}`;
+      summary.textContent = `${aspect.description} ${evidenceText(aspect)}`;
     }
   }
 
+  let whyCount = 0; // ids for each result's "why" panel
+
+  /** One line per result: title, composer, score bar, Play, and Why, which opens the
+   * per-layer cosines and the explanation under it. */
   function renderSimilar(result) {
     const { track } = result;
-    const aspect = layerChoice.value === "" ? choice.aspects.get(choice.aspect) : null;
-    const layers = el("ul", { class: "layers" },
-      ...result.layers.map((item) => el("li", {
+    const why = el("div", { class: "why", id: `similar-why-${++whyCount}`, hidden: true },
+      el("p", { text: result.explanation }),
+      el("ul", { class: "layers" }, ...result.layers.map((item) => el("li", {
         text: `Layer ${item.layer}: cosine ${item.cosine.toFixed(3)}, weight ${percent(item.weight)}`,
-      })));
+      }))));
+    const toggle = el("button", { type: "button", class: "why-toggle", "aria-expanded": "false", "aria-controls": why.id },
+      "Why", el("span", { class: "visually-hidden", text: ` ${track.title}` }));
+    toggle.addEventListener("click", () => {
+      const open = why.hidden;
+      why.hidden = !open;
+      toggle.setAttribute("aria-expanded", String(open));
+    });
     const play = el("button", { type: "button", class: "play" }, "Play", el("span", { class: "visually-hidden", text: ` ${track.title}` }));
     play.addEventListener("click", () => preview(track));
-    return el("li", { class: "result" },
-      el("div", { class: "result-head" }, trackLink(track), el("span", { class: "score", text: `score ${result.score.toFixed(3)}` })),
-      trackMeta(track),
-      el("p", { class: "why", text: result.explanation }),
-      layers,
-      aspect ? el("p", { class: "evidence", text: `Evidence: ${evidenceText(aspect)}` }) : null,
-      play);
+    const score = el("span", { class: "score", "data-score": String(result.score) },
+      el("span", { class: "bar", "aria-hidden": "true" }, el("span", { class: "fill" })),
+      el("span", { class: "score-value" }, el("span", { class: "visually-hidden", text: "score " }), result.score.toFixed(3)));
+    return el("li", { class: "result row" },
+      el("span", { class: "title" }, trackLink(track)),
+      el("span", { class: "meta", text: [track.composer || "Unknown composer", track.work].filter(Boolean).join(" · ") }),
+      score, play, toggle, why);
+  }
+
+  /** Scales the bars between the lowest and highest score shown, so that scores that all
+   * round alike (0.96-0.99) still differ; the exact score is written beside each bar. */
+  function scaleBars() {
+    const scores = Array.from(similarList.querySelectorAll(".score"));
+    const values = scores.map((score) => Number(score.dataset.score));
+    const low = Math.min(...values);
+    const high = Math.max(...values);
+    for (const [i, score] of scores.entries()) {
+      // The lowest keeps a sliver, so that every bar is seen; equal scores fill alike.
+      const share = high > low ? 0.1 + 0.9 * (values[i] - low) / (high - low) : 1;
+      score.querySelector(".fill").style.width = `${(share * 100).toFixed(1)}%`;
+      score.title = `Score ${values[i].toFixed(4)}; the bar runs from this list's lowest (${low.toFixed(4)}) to its highest (${high.toFixed(4)}).`;
+    }
   }
 
   /** Shows the first page (`append` false) or the next one under those shown. */
@@ -224,6 +242,7 @@
       ready: (body, shown) => `${shown} tracks, similar ${body.description}.`,
       empty: "No other track to compare with yet.",
       done: (body) => {
+        scaleBars();
         nextSimilar = body.next;
         moreSimilar.hidden = !nextSimilar;
         similarOrder.hidden = body.order !== "diversified";
@@ -364,14 +383,14 @@
     const play = el("button", { type: "button", class: "play" }, `Play from ${clock(passage.start)}`,
       el("span", { class: "visually-hidden", text: ` in ${track.title}` }));
     play.addEventListener("click", () => preview(track, passage.start));
-    return el("li", { class: "result" },
-      el("div", { class: "result-head" },
-        trackLink(track),
-        el("span", { class: "span", text: `${clock(passage.start)}–${clock(passage.end)}` }),
-        el("span", { class: "score", text: `score ${passage.score.toFixed(3)}` })),
-      trackMeta(track),
-      passage.same_track ? el("p", { class: "why", text: "A repeat within this track." }) : null,
-      play);
+    const note = passage.same_track ? "A repeat within this track." : null;
+    return el("li", { class: "result passage" },
+      el("span", { class: "title" }, trackLink(track)),
+      el("span", { class: "span", text: `${clock(passage.start)}–${clock(passage.end)}` }),
+      el("span", { class: "score", title: `Score ${passage.score.toFixed(4)}` },
+        el("span", { class: "visually-hidden", text: "score " }), passage.score.toFixed(3)),
+      play,
+      el("span", { class: "meta", text: [track.composer || "Unknown composer", track.work, track.dataset, note].filter(Boolean).join(" · ") }));
   }
 
   function passagesFound(body, span) {

@@ -177,6 +177,7 @@
     const error = answer && answer.error;
     if (status === 201) {
       setProgress(row, 100);
+      row.sameAudio = answer.same_audio_as || [];
       showTrack(row, answer);
       following.push(row);
       if (!followTimer) followTimer = setTimeout(followNext, FOLLOW_CYCLE_MS);
@@ -195,13 +196,26 @@
     row.trackId = track.id;
     row.node.dataset.trackStatus = track.status;
     const page = trackLink(track);
+    const same = sameAudioNotice(row.sameAudio);
     if (track.status === "ready") {
-      setState(row, "ready", "Ready", page);
+      setState(row, "ready", "Ready", page, ...same);
     } else if (track.status === "failed") {
-      setState(row, "failed", "Analysis failed", page, track.error ? `: ${track.error}` : "");
+      setState(row, "failed", "Analysis failed", page, track.error ? `: ${track.error}` : "", ...same);
     } else {
-      setState(row, "imported", `Imported, ${TRACK_STATES[track.status] || track.status}`, page);
+      setState(row, "imported", `Imported, ${TRACK_STATES[track.status] || track.status}`, page, ...same);
     }
+  }
+
+  // The upload's answer names the tracks of other datasets with the same bytes.
+  function sameAudioNotice(tracks) {
+    if (!tracks || !tracks.length) return [];
+    const parts = [" Same audio as "];
+    tracks.forEach((other, i) => {
+      if (i) parts.push(", ");
+      parts.push(trackLink(other, other.title), ` (${other.dataset})`);
+    });
+    parts.push(".");
+    return parts;
   }
 
   function couldNotCheck(row, reason) {
