@@ -15,6 +15,7 @@ from catalog.audio import AudioRejected
 from catalog.filters import TrackFilter
 from catalog.intake import DuplicateTrack, delete_dataset, delete_track, ingest_upload
 from catalog.models import Dataset, Track, TrackDuplicate
+from catalog.selectors import ORDERING_FIELDS
 from catalog.serializers import (
     DatasetSerializer,
     DuplicateErrorSerializer,
@@ -89,7 +90,7 @@ class TrackViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Dest
     parser_classes = [MultiPartParser]
     filterset_class = TrackFilter
     search_fields = ["title", "composer", "work", "performer"]
-    ordering_fields = ["title", "composer", "duration", "created_at"]
+    ordering_fields = ORDERING_FIELDS
 
     def get_parsers(self):
         # An upload is multipart, an edit JSON; anything else is a 415.

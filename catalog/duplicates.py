@@ -5,7 +5,8 @@ same dataset is refused there (intake.DuplicateTrack), one in another dataset is
 and paired here. Near duplicates (a re-encoded, resampled or trimmed copy) are found by
 the worker once a track's embeddings exist: `find_near_duplicates`, called from the
 extraction, compares the track's whole-track embedding (the per-layer track means of its
-space) with every other track's in the same space. A pair is always stored newer first.
+space) with those of its nearest neighbours in each layer (pgvector's HNSW indices), so
+the cost grows with the log of the catalogue, not with it. A pair is always stored newer first.
 """
 
 from dataclasses import dataclass
@@ -65,6 +66,11 @@ def record_exact_duplicates(track):
     return same
 
 
+# A near copy averages at least the threshold (0.9 or more) over the layers, so it is among
+# the closest few tracks in nearly every layer: the union of each layer's nearest
+# NEAR_CANDIDATES_PER_LAYER is scored exactly, not the whole space.
+NEAR_CANDIDATES_PER_LAYER = 20
+
 # A layer whose vector is all zeros (a silent track's) has no cosine: pgvector answers NaN,
 # which PostgreSQL sorts above every number; it counts as 0 here.
 _NEAR_SQL = """
@@ -73,7 +79,7 @@ _NEAR_SQL = """
         FROM {embedding} AS mine
         JOIN {embedding} AS other ON other.space_id = mine.space_id AND other.layer = mine.layer
         JOIN {track} AS t ON t.id = other.track_id
-        WHERE mine.track_id = %s AND mine.space_id = %s AND other.track_id <> %s AND t.sha256 <> %s
+        WHERE mine.track_id = %s AND mine.space_id = %s AND other.track_id = ANY(%s) AND t.sha256 <> %s
     ) AS layers
     GROUP BY track_id
     HAVING AVG(cosine) >= %s
@@ -84,18 +90,37 @@ _NEAR_SQL = """
 def find_near_duplicates(track, space, threshold=None):
     """Pair `track` with every track whose whole-track embedding in `space` is at least
     `threshold` similar (near_duplicate_threshold(space) by default; tracks with the same
-    bytes are exact pairs already); returns [(track id, score)], best first. One scan of
-    the space's track means, in the database."""
+    bytes are exact pairs already); returns [(track id, score)], best first."""
     from analysis.models import TrackEmbedding  # the embeddings' table; no model code
 
     threshold = near_duplicate_threshold(space) if threshold is None else threshold
+    candidates = _nearest_in_some_layer(track, space)
+    if not candidates:
+        return []
     sql = _NEAR_SQL.format(embedding=TrackEmbedding._meta.db_table, track=Track._meta.db_table)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [track.pk, space.pk, track.pk, track.sha256, threshold])
+        cursor.execute(sql, [track.pk, space.pk, candidates, track.sha256, threshold])
         found = [(other_id, min(float(score), 1.0)) for other_id, score in cursor.fetchall()]
     for other_id, score in found:
         _pair(track.pk, other_id, kind=TrackDuplicate.Kind.NEAR, score=score)
     return found
+
+
+def _nearest_in_some_layer(track, space):
+    """The ids of the tracks among the NEAR_CANDIDATES_PER_LAYER nearest to `track` in any
+    layer of `space`, from the database's HNSW indices."""
+    from analysis.embeddings import track_vectors
+    from recommendations import pgsearch  # the recommender's pgvector search; catalog does not import it at load
+
+    vectors = track_vectors(track, space)
+    if vectors is None:
+        return []
+    found = set()
+    for layer, vector in enumerate(vectors):
+        found.update(
+            other for other, _cosine in pgsearch.search(space, layer, vector, NEAR_CANDIDATES_PER_LAYER, exclude=[track.pk])
+        )
+    return sorted(found)
 
 
 def pending_duplicates():

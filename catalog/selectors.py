@@ -32,6 +32,8 @@ SORTS = {
     "year": ["year"],
     "added": ["created_at"],
 }
+# The API orders by the same columns (?ordering=, DRF's names: each key's first field).
+ORDERING_FIELDS = [fields[0] for fields in SORTS.values()]
 
 
 def parse_sort(value):

@@ -26,6 +26,7 @@ from recommendations.aspects import DEFAULT_ASPECT, aspect_map
 BOX_WIDTH, BOX_HEIGHT, BOX_MARGIN = 800, 500, 12
 MIN_TRACKS = 3  # fewer points say nothing about a layer's shape
 CACHE_SECONDS = 7 * 24 * 3600  # keys name the space's version: an old one is merely never asked for again
+INSTRUMENTS_CACHE_SECONDS = 300
 # What the points can be coloured by: a track field, the demo's instrument (a metadata key
 # the demo corpus sets, as bench/quality reads it), or its best tag in the space.
 COLOUR_BY = {
@@ -133,10 +134,17 @@ def drawn(projection):
     return np.sort(np.random.default_rng(0).choice(count, most, replace=False))
 
 
-def has_instruments():
+def has_instruments(space):
     """Whether any track names its instrument (the demo corpus does): the map's default
-    colouring then."""
-    return Track.objects.filter(Q(metadata__has_key="instrument") & ~Q(metadata__instrument="")).exists()
+    colouring then. A scan of the tracks' metadata when none does, so it is cached per
+    version of `space` and for INSTRUMENTS_CACHE_SECONDS, as an edited instrument does
+    not move the version."""
+    key = f"map-has-instruments:{space.pk}:{space.version}"
+    found = cache.get(key)
+    if found is None:
+        found = Track.objects.filter(Q(metadata__has_key="instrument") & ~Q(metadata__instrument="")).exists()
+        cache.set(key, found, INSTRUMENTS_CACHE_SECONDS)
+    return found
 
 
 def map_points(projection, colour_by, space=None):

@@ -62,7 +62,7 @@ class EmbeddingMapView(TemplateView):
         # Always bound, so the controls show what is drawn; a missing choice takes its default.
         data = self.request.GET.dict()
         if "colour" not in data:  # the demo's instruments first, where the tracks name them
-            data["colour"] = "instrument" if has_instruments() else "composer"
+            data["colour"] = "instrument" if has_instruments(space) else "composer"
         if "layer" not in data:
             data["layer"] = default_layer(space)
         form = MapForm(space, data)

@@ -237,6 +237,9 @@ def titles(response):
         ("search=argerich", ["Nocturne"]),
         ("search=bwv 846 prelude", ["Prelude in C"]),
         ("ordering=-title", ["Prelude in C", "Nocturne", "Fugue in C"]),
+        # The catalogue page's columns: dataset by name, work (blank first).
+        ("ordering=dataset__name,title", ["Nocturne", "Fugue in C", "Prelude in C"]),
+        ("ordering=-work,title", ["Fugue in C", "Prelude in C", "Nocturne"]),
     ],
 )
 def test_track_filters(catalogue, query, expected):

@@ -1,6 +1,7 @@
 """Duplicates across datasets: reported at upload (exact), found after extraction (near),
 listed for curators and decided (keep both, merge) through the API and the admin."""
 
+import numpy as np
 import pytest
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -9,7 +10,7 @@ from rest_framework.test import APIClient
 from scipy.signal import resample_poly
 
 from analysis.models import ExtractionJob, TrackEmbedding
-from catalog.duplicates import find_near_duplicates, near_duplicate_threshold
+from catalog.duplicates import NEAR_CANDIDATES_PER_LAYER, find_near_duplicates, near_duplicate_threshold
 from catalog.intake import ingest_upload
 from catalog.models import Track, TrackDuplicate
 from tests.factories import (
@@ -142,6 +143,24 @@ def test_a_silent_track_is_no_near_duplicate_of_anything():
     [(found, score)] = find_near_duplicates(same_sound, space)
     assert found == sound.pk and score == pytest.approx(1.0)
     assert TrackDuplicate.objects.get().track_id == same_sound.pk
+
+def test_a_near_copy_is_found_among_more_tracks_than_each_layer_searches():
+    """Candidates come from each layer's nearest tracks, not a scan: the copy must still be among them."""
+    space = make_space(num_layers=3, dim=8)
+    rng = np.random.default_rng(5)
+    count = 3 * NEAR_CANDIDATES_PER_LAYER
+    dataset = make_dataset()
+    tracks = [make_track(dataset, sha256=f"{i:064x}") for i in range(count + 1)]
+    vectors = rng.normal(size=(count, 3, 8))
+    copy_vectors = vectors[7] + rng.normal(scale=0.01, size=(3, 8))  # track 7, re-encoded
+    TrackEmbedding.objects.bulk_create(
+        TrackEmbedding(track=track, space=space, layer=layer, vector=list(map(float, layers[layer])))
+        for track, layers in zip(tracks, [*vectors, copy_vectors])
+        for layer in range(3)
+    )
+    [(found, score)] = find_near_duplicates(tracks[-1], space)
+    assert found == tracks[7].pk and score > near_duplicate_threshold(space)
+
 
 # --- The API: list, keep, merge -----------------------------------------------------
 

@@ -262,6 +262,16 @@ def test_the_demos_instrument_is_the_default_colouring_when_tracks_name_one(clie
 
 
 @reads_vectors
+def test_whether_tracks_name_an_instrument_is_asked_once_per_version_of_the_space(client, mapped):
+    space, tracks = mapped
+    assert '<option value="composer" selected>' in client.get("/map/", {"layer": 0}).text
+    Track.objects.filter(pk=tracks[0].pk).update(metadata={"instrument": "Piano"})
+    assert '<option value="composer" selected>' in client.get("/map/", {"layer": 0}).text  # the cached answer
+    EmbeddingSpace.objects.filter(pk=space.pk).update(version=space.version + 1)
+    assert '<option value="instrument" selected>' in client.get("/map/", {"layer": 0}).text
+
+
+@reads_vectors
 @pytest.mark.parametrize("colour, values, expected", [
     ("work", ["BWV 846", "BWV 846", "", "Op. 9", "Op. 9", "Op. 9"], {"Op. 9": 3, "BWV 846": 2, "No work": 1}),
     ("performer", ["Gould", "", "", "", "", "Pires"], {"No performer": 4, "Gould": 1, "Pires": 1}),
