@@ -16,7 +16,7 @@ from django.utils.html import format_html
 from analysis.services import request_extraction
 from catalog import duplicates, intake
 from catalog.forms import TrackAdminForm, TrackUploadForm
-from catalog.models import DESCRIPTIVE_FIELDS, Dataset, Track, TrackDuplicate
+from catalog.models import DESCRIPTIVE_FIELDS, Dataset, Playlist, PlaylistEntry, Track, TrackDuplicate
 from catalog.templatetags.catalog_format import format_duration
 
 
@@ -219,3 +219,35 @@ class TrackDuplicateAdmin(admin.ModelAdmin):
     def _link(self, track):
         url = reverse("admin:catalog_track_change", args=[track.pk])
         return format_html('<a href="{}">{}</a> ({})', url, track, track.dataset)
+
+
+class PlaylistEntryInline(admin.TabularInline):
+    """The entries, in order, to look at: edits go through the playlist pages and the API,
+    which keep the positions contiguous."""
+
+    model = PlaylistEntry
+    fields = ["position", "track"]
+    readonly_fields = fields
+    ordering = ["position"]
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Playlist)
+class PlaylistAdmin(admin.ModelAdmin):
+    list_display = ["name", "owner", "public", "entry_count", "updated_at"]
+    list_filter = ["public"]
+    search_fields = ["name", "description", "owner__username"]
+    raw_id_fields = ["owner"]
+    readonly_fields = ["share_token", "created_at", "updated_at"]
+    inlines = [PlaylistEntryInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("owner").annotate(entry_count=Count("entries"))
+
+    @admin.display(description="Tracks", ordering="entry_count")
+    def entry_count(self, playlist):
+        return playlist.entry_count

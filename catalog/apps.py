@@ -9,7 +9,9 @@ class CatalogConfig(AppConfig):
     def ready(self):
         from catalog import signals
         from catalog.permissions import ensure_curators_group
+        from catalog.playlists import signals as playlist_signals
 
         signals.connect()
+        playlist_signals.connect()
 
         post_migrate.connect(ensure_curators_group, dispatch_uid="catalog.ensure_curators_group")

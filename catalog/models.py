@@ -1,5 +1,6 @@
 from pathlib import Path
 
+from django.conf import settings
 from django.core.files.storage import FileSystemStorage, default_storage
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -133,3 +134,55 @@ class TrackDuplicate(models.Model):
 
     def __str__(self):
         return f"Track {self.track_id} {self.get_kind_display().lower()} of track {self.of_track_id}"
+
+
+class Playlist(models.Model):
+    """An ordered list of tracks kept by a user: private unless made public, and readable
+    by anyone holding its share token while link sharing is on (catalog/playlists/)."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="playlists")
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    public = models.BooleanField(default=False, help_text="Listed for, and readable by, everyone.")
+    # Null while link sharing is off; a fresh token each time it is turned on, so turning it
+    # off and on again revokes the links handed out before.
+    share_token = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at", "-id"]
+
+    def __str__(self):
+        return self.name
+
+    def get_absolute_url(self):
+        return reverse("playlists:detail", args=[self.pk])
+
+    @property
+    def link_sharing(self):
+        return self.share_token is not None
+
+
+class PlaylistEntry(models.Model):
+    """One place in a playlist: positions run 0..n-1 without gaps (catalog/playlists/services.py
+    keeps them so, and closes the gap when a track is deleted); a track may appear twice."""
+
+    playlist = models.ForeignKey(Playlist, on_delete=models.CASCADE, related_name="entries")
+    track = models.ForeignKey(Track, on_delete=models.CASCADE, related_name="playlist_entries")
+    position = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["playlist", "position"]
+        constraints = [
+            # Deferred: a move or renumbering shifts many positions in one statement, and
+            # PostgreSQL checks an immediate unique constraint row by row as it goes.
+            models.UniqueConstraint(
+                fields=["playlist", "position"], name="playlist_entry_unique_position",
+                deferrable=models.Deferrable.DEFERRED,
+            ),
+        ]
+        verbose_name_plural = "playlist entries"
+
+    def __str__(self):
+        return f"{self.playlist} #{self.position}: {self.track}"

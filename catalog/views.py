@@ -149,6 +149,9 @@ def track_page_data(track):
             "similar": reverse("track-similar", args=[track.pk]),
             "passages": reverse("track-passages", args=[track.pk]),
             "trackPage": url_template("catalog:track-detail"),
+            "tracks": reverse("track-list"),  # the search for a path's destination
+            "radio": reverse("radio"),
+            "paths": reverse("paths"),
         },
     }
 

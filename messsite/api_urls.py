@@ -8,6 +8,7 @@ from messsite.security import ThrottledObtainAuthToken
 
 urlpatterns = [
     path("", include("catalog.api_urls")),
+    path("", include("catalog.playlists.api_urls")),
     path("", include("analysis.api_urls")),
     path("", include("recommendations.api_urls")),
     # Slashed as every other route; the bare form stays for the probes already pointed at it.

@@ -196,7 +196,10 @@ STATIC_ROOT = Path(env_str("STATIC_ROOT", str(DATA_DIR / "static")))
 STATIC_URL = "/static/"
 # Browser libraries come from the npm registry (package.json; `npm ci` in the Makefile)
 # and are served from node_modules under static/vendor/, never copied into the repo.
-STATICFILES_DIRS = [("vendor/wavesurfer", BASE_DIR / "node_modules" / "wavesurfer.js" / "dist")]
+STATICFILES_DIRS = [
+    ("vendor/wavesurfer", BASE_DIR / "node_modules" / "wavesurfer.js" / "dist"),
+    ("vendor/turbo", BASE_DIR / "node_modules" / "@hotwired" / "turbo" / "dist"),
+]
 AUDIO_URL_EXPIRY_SECONDS = env_int("AUDIO_URL_EXPIRY_SECONDS", 300)
 
 AWS_STORAGE_BUCKET_NAME = env_str("AWS_STORAGE_BUCKET_NAME")
@@ -290,6 +293,8 @@ MESS_PGVECTOR_EF_SEARCH = env_int("MESS_PGVECTOR_EF_SEARCH", 100)
 MESS_SIMILAR_MAX_DEPTH = env_int("MESS_SIMILAR_MAX_DEPTH", 1000)
 if MESS_SIMILAR_MAX_DEPTH < 100:
     raise ImproperlyConfigured(f"MESS_SIMILAR_MAX_DEPTH={MESS_SIMILAR_MAX_DEPTH} is below 100, the largest page (k).")
+# A radio session (POST /api/v1/radio/) is forgotten this long after its last use.
+MESS_RADIO_SESSION_SECONDS = env_int("MESS_RADIO_SESSION_SECONDS", 4 * 60 * 60)
 # Probing: proxy targets are cached per worker host, keyed by audio and target code.
 MESS_TARGET_CACHE_DIR = Path(env_str("MESS_TARGET_CACHE_DIR", str(DATA_DIR / "targets")))
 # An aspect uses a probe run's layer weights only when they beat its best layer's R² by more.
@@ -300,6 +305,9 @@ MESS_ASPECT_MIN_TRACKS = env_int("MESS_ASPECT_MIN_TRACKS", 30)
 # A new run keeps an aspect's previous choice unless its best beats it by more than this
 # (R² or MAP), or by twice the spread of their difference over resamples when that is larger.
 MESS_ASPECT_SWITCH_MARGIN = float(env_str("MESS_ASPECT_SWITCH_MARGIN", "0.02"))
+# Playlists: the most entries one may hold, and the largest M3U/M3U8 file an import reads.
+MESS_PLAYLIST_MAX_TRACKS = env_int("MESS_PLAYLIST_MAX_TRACKS", 5000)
+MESS_PLAYLIST_MAX_IMPORT_BYTES = env_int("MESS_PLAYLIST_MAX_IMPORT_BYTES", 2 * 1024 * 1024)
 
 # --- API ------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -15,6 +15,7 @@ urlpatterns = [
     path("accounts/login/", LoginView.as_view(), name="login"),  # with the sign-in lockout
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("catalog.urls")),
+    path("playlists/", include("catalog.playlists.urls")),
     path("", include("recommendations.urls")),
     path("", include("analysis.urls")),
 ]

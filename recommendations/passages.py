@@ -74,6 +74,18 @@ def similar_passages(
     `per_track` keeps each track's best passage only. Raises RecommendationError
     (bad_span, no_embeddings, and those of similar_tracks)."""
     space, weights, description = prepare_query(space, layer=layer, aspect=aspect, mix=mix, k=k, diversity=0.0)
+    query = _query(span_windows(track, space, start, end), weights, space)
+    entry = _window_index(space, weights)
+    excluded = entry.track_ids == track.pk
+    if not exclude_self:
+        excluded &= (entry.starts < end) & (entry.ends > start)
+    results = _search(entry, query, k, excluded=excluded, per_track=per_track, own=track.pk)
+    return SimilarPassages(track, start, end, space, weights, description, results)
+
+
+def span_windows(track, space, start, end):
+    """[windows, layers, dim]: the track's windows in `space` that overlap seconds [start, end].
+    Raises RecommendationError (bad_span, no_embeddings)."""
     if not 0 <= start < end <= track.duration:
         raise RecommendationError(
             "bad_span", f"The span must satisfy 0 <= start < end <= {track.duration:g} (the track's length), "
@@ -88,13 +100,7 @@ def similar_passages(
     overlapping = (starts < end) & (starts + space.window_seconds > start)
     if not overlapping.any():
         raise RecommendationError("bad_span", f"No window of track {track.pk} overlaps {start:g}-{end:g}.")
-    query = _query(load_window_features(features.path)[overlapping], weights, space)
-    entry = _window_index(space, weights)
-    excluded = entry.track_ids == track.pk
-    if not exclude_self:
-        excluded &= (entry.starts < end) & (entry.ends > start)
-    results = _search(entry, query, k, excluded=excluded, per_track=per_track, own=track.pk)
-    return SimilarPassages(track, start, end, space, weights, description, results)
+    return load_window_features(features.path)[overlapping]
 
 
 def passages_like_windows(windows, *, space, layer=None, aspect=None, mix=None, k=10, per_track=True):

@@ -33,6 +33,7 @@ from django.conf import settings
 from analysis.embeddings import track_vectors
 from analysis.models import EmbeddingSpace
 from analysis.services import active_space
+from analysis.tags import known_tags, tagged
 from catalog.composers import UnknownComposer, match_composers
 from catalog.models import Dataset, Track
 from recommendations import index, pgsearch
@@ -47,7 +48,9 @@ class RecommendationError(Exception):
     """A request that cannot be answered; `code` is stable, the message is for people.
     Codes: no_space, no_embeddings (nothing to compare), and for invalid requests
     unknown_aspect, layer_out_of_range, bad_mix, conflicting_parameters, unknown_dataset,
-    unknown_composer, bad_k, bad_offset, bad_diversity, and bad_span (passages)."""
+    unknown_composer, unknown_tag, bad_k, bad_offset, bad_diversity, bad_span (passages), and for
+    radio and paths (recommendations/listening/) bad_count, bad_variance, bad_played, bad_cap,
+    bad_duration, bad_seed, missing_seed."""
 
     def __init__(self, code, message):
         super().__init__(message)
@@ -283,10 +286,12 @@ def _composers(composer):
         raise RecommendationError("unknown_composer", str(exc)) from exc
 
 
-def _allowed(*, dataset, composers, same_work_as):
+def _allowed(*, dataset, composers, same_work_as, tags=None, space=None, min_duration=None, max_duration=None):
     """The ids of the tracks the filters let through, or None without filters;
-    `composers` are catalogued names, `same_work_as` a track whose other recordings are left out."""
-    if dataset is None and composers is None and same_work_as is None:
+    `composers` are catalogued names, `same_work_as` a track whose other recordings are left out,
+    `tags` tags the tracks must all carry in `space`, durations in seconds."""
+    extras = (tags, min_duration, max_duration)
+    if dataset is None and composers is None and same_work_as is None and all(value is None for value in extras):
         return None
     tracks = Track.objects.all()
     if dataset is not None:
@@ -297,6 +302,17 @@ def _allowed(*, dataset, composers, same_work_as):
         tracks = tracks.filter(composer__in=composers)
     if same_work_as is not None:
         tracks = tracks.exclude(work=same_work_as.work, composer=same_work_as.composer)
+    if tags:
+        unknown = sorted(set(tags) - set(known_tags(space)))
+        if unknown:
+            raise RecommendationError(
+                "unknown_tag", f"{', '.join(unknown)}: not a tag of {space} (see the catalogue's tag filter)."
+            )
+        tracks = tagged(tracks, space, tags)
+    if min_duration is not None:
+        tracks = tracks.filter(duration__gte=min_duration)
+    if max_duration is not None:
+        tracks = tracks.filter(duration__lte=max_duration)
     return set(tracks.values_list("pk", flat=True))
 
 
@@ -305,35 +321,60 @@ def _rank(space, stored, weights, description, *, k, offset, diversity, allowed,
     (indexable by layer: a [layers, dim] array or a {layer: vector} dict), never a track in `exclude`."""
     if allowed is not None and not allowed:  # nothing matches the filters
         return [], False
-    layers = list(weights)
-    queries = {layer: pgsearch.normalised(stored[layer])[0] for layer in weights}
+    queries = query_units(stored, weights)
     depth = offset + k
     # One more than the depth tells whether a next page exists.
     pool = depth + 1 if len(weights) == 1 and diversity == 0 else depth * CANDIDATES_PER_RESULT
-    ids, tracks, vectors = _candidates(space, queries, pool, allowed, exclude)
-    if not ids:
+    found = scored_candidates(space, queries, weights, pool, allowed, exclude)
+    if not found.ids:
         return [], False
-    cosines = np.stack([v @ queries[layer] for v, layer in zip(vectors, layers)], axis=1)  # [n, layers]
-    scores = cosines @ np.array([weights[layer] for layer in layers])
-    order = sorted(range(len(ids)), key=lambda i: (-scores[i], ids[i]))[:pool]  # ties: lower id first
+    order = found.order[:pool]
     more = len(order) > depth
     if diversity:
         # sqrt-weighted concatenation: its dot products are the same weighted cosine sums.
-        joined = np.concatenate([math.sqrt(weights[layer]) * v for v, layer in zip(vectors, layers)], axis=1)[order]
-        order = [order[i] for i in mmr(scores[order], _Gram(joined), depth, diversity)]
-    results = []
-    for i in order[offset:depth]:
-        per_layer = {layer: float(cosines[i, j]) for j, layer in enumerate(layers)}
-        results.append(
-            Recommendation(
-                track=tracks[ids[i]],
-                score=float(scores[i]),
-                layers=weights,
-                cosines=per_layer,
-                explanation=_explain(description, per_layer, float(scores[i])),
-            )
+        joined = np.concatenate(
+            [math.sqrt(weights[layer]) * v for v, layer in zip(found.vectors, weights)], axis=1
+        )[order]
+        order = [order[i] for i in mmr(found.scores[order], _Gram(joined), depth, diversity)]
+    return [found.recommendation(i, description) for i in order[offset:depth]], more
+
+
+def query_units(stored, weights):
+    """{layer: the L2-normalised query vector} of the layers in `weights`."""
+    return {layer: pgsearch.normalised(stored[layer])[0] for layer in weights}
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """Tracks found near a query, each rescored exactly from its vectors."""
+
+    ids: list[int]
+    tracks: dict[int, Track]
+    vectors: list[np.ndarray]  # per layer of `weights`, in its order: [n, dim] unit vectors
+    weights: dict[int, float]
+    cosines: np.ndarray  # [n, layers]: each candidate's cosine to the query at each layer
+    scores: np.ndarray  # [n]: the weighted sums
+    order: list[int]  # positions by score, best first; ties: lower id first
+
+    def recommendation(self, i, description):
+        per_layer = {layer: float(self.cosines[i, j]) for j, layer in enumerate(self.weights)}
+        score = float(self.scores[i])
+        return Recommendation(
+            track=self.tracks[self.ids[i]], score=score, layers=self.weights, cosines=per_layer,
+            explanation=_explain(description, per_layer, score),
         )
-    return results, more
+
+
+def scored_candidates(space, queries, weights, pool, allowed, exclude):
+    """Candidates for the unit query vectors `queries` ({layer: vector}): one index search
+    of depth `pool` per layer, never a track in `exclude`, only tracks in `allowed` when given."""
+    ids, tracks, vectors = _candidates(space, queries, pool, allowed, exclude)
+    if not ids:
+        return Candidates([], {}, [], weights, np.zeros((0, len(weights))), np.zeros(0), [])
+    cosines = np.stack([v @ queries[layer] for v, layer in zip(vectors, weights)], axis=1)  # [n, layers]
+    scores = cosines @ np.array([weights[layer] for layer in weights])
+    order = sorted(range(len(ids)), key=lambda i: (-scores[i], ids[i]))
+    return Candidates(ids, tracks, vectors, weights, cosines, scores, order)
 
 
 class _Gram:

@@ -10,6 +10,7 @@ from django.contrib.auth.models import Group, User
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
 
 from catalog.models import Dataset, Track
 
@@ -76,6 +77,14 @@ def make_user(username="listener", *, staff=False, curator=False, superuser=Fals
 
 def token_for(user):
     return Token.objects.get_or_create(user=user)[0].key
+
+
+def client_for(user=None):
+    """An API client authenticated by token, as third parties are; anonymous without a user."""
+    client = APIClient()
+    if user is not None:
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token_for(user)}")
+    return client
 
 
 def upload_tone(dataset, name, seconds=12.0, seed=0):

@@ -7,20 +7,12 @@ from rest_framework.throttling import SimpleRateThrottle
 
 from catalog.models import Dataset, Track
 from messsite import throttling
-from tests.factories import audio_bytes, make_dataset, make_track, make_user, noise, token_for, tone
+from tests.factories import audio_bytes, client_for, make_dataset, make_track, make_user, noise, tone
 
 pytestmark = pytest.mark.django_db
 
 TRACKS = "/api/v1/tracks/"
 DATASETS = "/api/v1/datasets/"
-
-
-def client_for(user=None):
-    """An API client authenticated by token, as third parties are; anonymous without a user."""
-    client = APIClient()
-    if user is not None:
-        client.credentials(HTTP_AUTHORIZATION=f"Token {token_for(user)}")
-    return client
 
 
 @pytest.fixture

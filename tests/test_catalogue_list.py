@@ -99,12 +99,13 @@ def test_pages_keep_the_sort(client):
     assert titles_on(client.get("/", {"sort": "-duration", "page": 2})) == ["piece 01", "piece 00"]
 
 
-def test_each_row_has_a_play_button_for_its_audio(client, shelf):
+def test_each_row_has_play_next_and_queue_buttons_for_the_sites_player(client, shelf):
     response = client.get("/")
     for t in shelf:
-        assert f'data-audio-url="/tracks/{t.pk}/audio" data-title="{t.title}"' in response.text
-    assert response.text.count('<button type="button" class="play"') == 3
-    assert response.text.count('<audio id="catalogue-audio"') == 1  # one player for every row
+        assert f'data-audio-url="/tracks/{t.pk}/audio" data-track-title="{t.title}"' in response.text
+    for action in ["play", "next", "queue"]:
+        assert response.text.count(f'data-player-action="{action}"') == 3
+    assert response.text.count("<audio ") == 1  # the site's player, none of the page's own
 
 
 def test_the_tag_column_shows_each_tracks_best_tags_linking_to_the_filter(client, shelf):
@@ -112,7 +113,7 @@ def test_the_tag_column_shows_each_tracks_best_tags_linking_to_the_filter(client
     replace_track_tags(shelf[0], space, {"harpsichord": 0.9, "baroque": 0.5, "slow": 0.3, "loud": 0.25, "fast": 0.01})
     response = client.get("/", {"sort": "title"})
     assert "<th scope=\"col\">Tags</th>" in response.text
-    row = re.search(rf'<tr data-track-id="{shelf[0].pk}">.*?</tr>', response.text, re.DOTALL).group(0)
+    row = re.search(rf'<tr data-track-id="{shelf[0].pk}".*?</tr>', response.text, re.DOTALL).group(0)
     chips = re.findall(r'<a class="tag-chip" href="\?([^"]*)">(\w+)</a>', row)
     assert chips == [  # the best three, each narrowing the list as it is now
         ("sort=title&amp;tag=harpsichord", "harpsichord"), ("sort=title&amp;tag=baroque", "baroque"),

@@ -79,7 +79,8 @@ def test_every_control_is_labelled(client, listener):
         attrs for tag, attrs in elements.tags
         if tag in ("input", "select") and attrs.get("type") != "hidden"
     ]
-    assert {attrs["id"] for attrs in controls} == {"clip-file", "clip-aspect"}
+    # The page's own and the site's player's (the name to save its queue under).
+    assert {attrs["id"] for attrs in controls} == {"clip-file", "clip-aspect", "gp-save-name"}
     for attrs in controls:
         assert elements.label_texts.get(attrs["id"], "").strip(), f"#{attrs['id']} has no label"
     assert elements.label_texts["clip-file"].strip() == "Audio file"

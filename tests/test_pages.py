@@ -111,7 +111,7 @@ def test_pages_share_an_accessible_layout(client, catalogue):
     assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in text
     assert '<a class="skip-link" href="#main">Skip to content</a>' in text
     assert '<main id="main"' in text
-    assert '<link rel="stylesheet" href="/static/catalog/mess.css">' in text
+    assert '<link rel="stylesheet" href="/static/catalog/mess.css" data-turbo-track="reload">' in text
     assert '<a href="/" aria-current="page">Catalogue</a>' in text
     assert '<a href="/api/v1/docs/">API docs</a>' in text
     assert '<a href="/admin/">Admin</a>' not in text  # for staff only

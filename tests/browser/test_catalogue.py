@@ -32,20 +32,20 @@ def test_browse_open_a_track_play_and_seek(page, tracks):
     page.wait_for_function("() => !document.querySelector('audio').seeking && document.querySelector('audio').currentTime >= 6")
 
 
-def test_a_rows_play_button_plays_it_in_the_shared_player_and_another_switches(page, tracks):
+def test_a_rows_play_button_plays_it_in_the_sites_player_and_another_switches(page, tracks):
     audio_responses = []
     page.on("response", lambda r: audio_responses.append((r.url, r.status)) if r.url.endswith("/audio") else None)
-    page.goto("/")
+    page.goto("/?sort=title")
     page.get_by_role("button", name="Play tone 1").click()
-    page.wait_for_function("() => document.querySelector('#catalogue-audio').currentTime > 0.2")
+    page.wait_for_function("() => document.querySelector('#gp-audio').currentTime > 0.2")
     assert any(url.endswith(f"/tracks/{tracks[1].pk}/audio") and status == 206 for url, status in audio_responses)
-    expect(page.locator("#catalogue-now")).to_have_text("Playing tone 1")
+    expect(page.locator("#gp-now")).to_have_text("Playing 1 of 2: tone 1")  # this row and the one after it
     expect(page.locator(f'tr[data-track-id="{tracks[1].pk}"]')).to_have_class("playing")
 
     page.get_by_role("button", name="Play tone 2").click()
-    expect(page.locator("#catalogue-now")).to_have_text("Playing tone 2")
+    expect(page.locator("#gp-now")).to_have_text("Playing 1 of 1: tone 2")
     assert page.locator("audio").count() == 1  # the same player, switched
-    assert page.locator("#catalogue-audio").get_attribute("src").endswith(f"/tracks/{tracks[2].pk}/audio")
+    assert page.locator("#gp-audio").get_attribute("src").endswith(f"/tracks/{tracks[2].pk}/audio")
     expect(page.locator(f'tr[data-track-id="{tracks[1].pk}"]')).not_to_have_class("playing")
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from analysis.models import EmbeddingSpace, TrackTags
+from catalog.playlists.services import create_playlist
 from tests.factories import make_dataset, make_user, run_queued_extraction, upload_tone
 from tests.test_aspect_map import finished_run
 
@@ -20,6 +21,11 @@ def audit(page, path):
     """(axe's violations as readable lines, the page's width beyond the phone's) at `path`."""
     page.goto(path)
     page.wait_for_load_state("networkidle")  # the pages' scripts have filled in their content
+    return audit_as_it_is(page, path)
+
+
+def audit_as_it_is(page, path):
+    """audit() of the page as it is now, without loading it again."""
     page.add_script_tag(path=str(AXE))
     result = page.evaluate("() => axe.run(document, {runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']})")
     violations = [
@@ -32,10 +38,13 @@ def audit(page, path):
 
 def test_every_page_is_accessible_and_fits_a_phone(page, sign_in, tones):
     finished_run(EmbeddingSpace.objects.get(is_active=True))
-    make_user("curator", staff=True, curator=True)
+    curator = make_user("curator", staff=True, curator=True)
+    # Public, so listeners see it too; its owner also gets the editing forms.
+    playlist = create_playlist(curator, name="Tones", public=True, tracks=[track.pk for track in tones])
     page.set_viewport_size(PHONE)
-    listener_pages = ["/", f"/tracks/{tones[0].pk}/", "/map/", "/layers/", "/search/", "/accounts/login/"]
-    curator_pages = ["/search/", "/jobs/", "/upload/"]
+    listener_pages = ["/", f"/tracks/{tones[0].pk}/", "/map/", "/layers/", "/search/", "/accounts/login/",
+                      "/playlists/", f"/playlists/{playlist.pk}/"]  # fmt: skip
+    curator_pages = ["/search/", "/jobs/", "/upload/", "/playlists/", f"/playlists/{playlist.pk}/"]
 
     problems = []
     for path in listener_pages:

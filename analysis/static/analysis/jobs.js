@@ -53,6 +53,7 @@
 
   function schedule(delay) {
     setTimeout(() => {
+      if (!board.isConnected) return; // the site's player moved on to another page (Turbo): stop asking
       // A hidden tab asks nothing; it catches up as soon as it is shown again.
       if (document.hidden) document.addEventListener("visibilitychange", refresh, { once: true });
       else refresh();

@@ -59,7 +59,24 @@ window.MESS = (function () {
     throw error;
   }
 
-  /** The page's CSRF token (from a {% csrf_token %} input), for the X-CSRFToken header. */
+  /** POST a JSON body to an API url with the session and its CSRF token; resolves to the
+   * JSON answer, or rejects like getJSON with an Error in words that carries `status`. */
+  async function postJSON(url, body) {
+    const response = await fetch(url, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": csrfToken() },
+      body: JSON.stringify(body),
+    });
+    const answer = await response.json().catch(() => null);
+    if (response.ok && answer !== null) return answer;
+    const error = new Error(response.ok ? "The server's answer could not be read." : apiErrorMessage(response.status, answer));
+    error.status = response.status;
+    throw error;
+  }
+
+  /** The page's CSRF token (from a {% csrf_token %} input: the site's player has one on
+   * every page), for the X-CSRFToken header. */
   function csrfToken() {
     const input = document.querySelector("input[name=csrfmiddlewaretoken]");
     if (!input) throw new Error("This page has no CSRF token to send with its request.");
@@ -128,5 +145,5 @@ window.MESS = (function () {
     };
   }
 
-  return Object.freeze({ clock, el, apiErrorMessage, getJSON, csrfToken, postForm, trackLink, trackPlayer });
+  return Object.freeze({ clock, el, apiErrorMessage, getJSON, postJSON, csrfToken, postForm, trackLink, trackPlayer });
 })();

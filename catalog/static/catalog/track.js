@@ -214,7 +214,7 @@
     return el("li", { class: "result row" },
       el("span", { class: "title" }, trackLink(track)),
       el("span", { class: "meta", text: [track.composer || "Unknown composer", track.work].filter(Boolean).join(" · ") }),
-      score, play, toggle, why);
+      score, play, MESS.player.queueButtons(track), toggle, why);
   }
 
   /** Scales the bars between the lowest and highest score shown, so that scores that all
@@ -416,6 +416,98 @@
       empty: "No similar passage was found.",
     });
   });
+
+  // ---- Radio and paths, in the site's player ---------------------------------------
+
+  const { player } = MESS;
+  // This track as the site's player knows it; the radio and a path start with it.
+  const thisTrack = { id: page.id, title: page.title, artist: "", audio_url: mainAudio.src, url: location.pathname };
+
+  /** similarity() as the API's JSON body takes it: a layer is a number there. */
+  function similarityBody() {
+    const { layer, aspect } = similarity();
+    if (layer !== undefined) return { layer: Number(layer) };
+    return aspect ? { aspect } : {};
+  }
+
+  const radioStatus = byId("radio-status");
+  byId("start-radio").addEventListener("click", async () => {
+    say(radioStatus, "Starting the radio…");
+    try {
+      // A few to start with: the player asks the session for more as they play.
+      const session = await MESS.postJSON(page.urls.radio, { track: page.id, count: 5, ...similarityBody() });
+      // The site's player takes over from the page's own, from where it had got to in this track.
+      player.startRadio(session, thisTrack, mainAudio.currentTime);
+      say(radioStatus, `Radio ${session.description}: ${session.results.length} tracks queued after this one; more follow as they play.`);
+    } catch (error) {
+      say(radioStatus, `The radio could not start: ${error.message}`, true);
+    }
+  });
+
+  const pathSearch = byId("path-search");
+  const destinations = byId("path-destinations");
+  const pathSteps = byId("path-steps");
+  const pathStatus = byId("path-status");
+  const pathActions = byId("path-actions");
+  let pathTracks = []; // the last path found, this track to its end, as the player takes them
+
+  function destinationItem(track) {
+    const choose = el("button", { type: "button" }, "Path to", el("span", { class: "visually-hidden", text: ` ${track.title}` }));
+    choose.addEventListener("click", () => findPath(track));
+    return el("li", { class: "result" }, choose, " ", trackLink(track),
+      el("span", { class: "meta", text: ` ${[track.composer, track.work, track.dataset].filter(Boolean).join(" · ")}` }));
+  }
+
+  byId("path-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const text = pathSearch.value.trim();
+    pathSteps.replaceChildren();
+    pathActions.hidden = true;
+    if (!text) {
+      destinations.replaceChildren();
+      return say(pathStatus, "Type part of the destination's title, composer or work.", true);
+    }
+    say(pathStatus, `Looking for “${text}”…`);
+    try {
+      const found = await getJSON(`${page.urls.tracks}?${new URLSearchParams({ search: text, page_size: 10 })}`);
+      const others = found.results.filter((track) => track.id !== page.id);
+      destinations.replaceChildren(...others.map(destinationItem));
+      say(pathStatus, others.length ? `${others.length} matching tracks: choose the destination.` : `No other track matches “${text}”.`);
+    } catch (error) {
+      destinations.replaceChildren();
+      say(pathStatus, error.message, true);
+    }
+  });
+
+  /** A step on the way, with its similarity to both ends. */
+  function stepItem(step, end) {
+    return el("li", { class: "result step" },
+      el("span", { class: "title" }, trackLink(step.track)),
+      player.queueButtons(step.track),
+      el("span", { class: "meta", text:
+        `Similarity to ${page.title} ${step.score_to_start.toFixed(3)}, to ${end.title} ${step.score_to_end.toFixed(3)}` }));
+  }
+
+  async function findPath(end) {
+    say(pathStatus, `Finding a path to ${end.title}…`);
+    const query = new URLSearchParams({ start: page.id, end: end.id, steps: 8, ...similarityBody() });
+    try {
+      const path = await getJSON(`${page.urls.paths}?${query}`);
+      destinations.replaceChildren();
+      pathTracks = [thisTrack, ...path.steps.map((step) => player.fromApi(step.track)), player.fromApi(path.end)];
+      pathSteps.replaceChildren(
+        el("li", { class: "result step" }, el("span", { class: "title", text: `From ${page.title}` })),
+        ...path.steps.map((step) => stepItem(step, path.end)),
+        el("li", { class: "result step" }, el("span", { class: "title" }, "To ", trackLink(path.end))));
+      pathActions.hidden = false;
+      say(pathStatus, `${path.steps.length} steps from ${page.title} to ${path.end.title}, ${path.description}.`);
+    } catch (error) {
+      say(pathStatus, `No path to ${end.title}: ${error.message}`, true);
+    }
+  }
+
+  byId("path-play").addEventListener("click", () => player.play(pathTracks));
+  byId("path-queue").addEventListener("click", () => player.enqueue(pathTracks));
 
   // ---- Start -----------------------------------------------------------------------
 

@@ -411,12 +411,13 @@ function clipSearchPage() {
   function showResults(reply) {
     const { similar, passages } = reply;
     showTable(ui.similar, similar, "No similar tracks: no catalogue track is embedded in this space yet.",
-      ["Track", "Composer", "Score", "Why"],
+      ["Track", "Composer", "Score", "Why", "Listen"],
       (result) => [
         trackLink(result.track),
         result.track.composer || "Unknown",
         result.score.toFixed(3),
         result.explanation,
+        MESS.player.queueButtons(result.track),
       ]);
     showTable(ui.passages, passages, "No similar passages: no catalogue track is embedded in this space yet.",
       ["Track", "Passage", "Score", "Listen"],

@@ -1,5 +1,5 @@
 /* The embedding map: drag a box over the points to list the tracks inside it, each with
- * a Play button (one shared player) and a link to its page. Escape or "Clear selection"
+ * a Play button (one shared player), Next and Queue (the site's player) and a link to its page. Escape or "Clear selection"
  * empties the list. The points stay links, so a plain click still opens a track.
  */
 "use strict";
@@ -73,7 +73,7 @@
         const button = el("button", { type: "button", class: "play" }, "Play",
           el("span", { class: "visually-hidden", text: ` ${track.title}` }));
         button.addEventListener("click", () => play(track));
-        return el("li", {}, button, " ", el("a", { href: track.url, text: track.label }));
+        return el("li", {}, button, " ", MESS.player.queueButtons(track), " ", el("a", { href: track.url, text: track.label }));
       }),
     );
     heading.textContent = `Selected tracks: ${chosen.length}`;
