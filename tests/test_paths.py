@@ -64,6 +64,31 @@ def test_each_step_reports_its_similarity_to_both_ends_and_its_target(arc):
     assert to_end == sorted(to_end) and to_end[-1] > 0.9 > 0.4 > to_end[0]
 
 
+def test_steps_come_in_order_of_progress_when_a_later_targets_track_lies_behind(arc):
+    space, _tracks = arc
+    dataset = make_dataset("Behind", slug="behind")
+    start, end = add(space, dataset, "start", unit(0)), add(space, dataset, "end", unit(90))
+    add(space, dataset, "38", unit(38))  # nearest to the target at 30 degrees
+    behind = 0.8 * unit(34) + 0.6 * np.eye(4, dtype=np.float32)[3]  # the only one left for the target at 60
+    add(space, dataset, "34 tilted", behind)
+    path = track_path(start, end, layer=0, steps=2, caps=NO_CAPS, dataset="behind")
+    assert titles(path) == ["34 tilted", "38"]
+    assert [step.position for step in path.steps] == pytest.approx([2 / 3, 1 / 3])  # each keeps its own target
+    to_end = [step.score_to_end for step in path.steps]
+    assert to_end == sorted(to_end)
+
+
+def test_steps_stay_as_found_when_their_order_of_progress_would_break_a_cap(arc):
+    space, _tracks = arc
+    dataset = make_dataset("Behind", slug="behind")
+    start, end = add(space, dataset, "start", unit(0), composer="Bach"), add(space, dataset, "end", unit(90))
+    add(space, dataset, "38", unit(38))
+    add(space, dataset, "34 tilted", 0.8 * unit(34) + 0.6 * np.eye(4, dtype=np.float32)[3], composer="Bach")
+    caps = Caps(window=2, max_per_composer=1)  # Bach twice in a row breaks it
+    path = track_path(start, end, layer=0, steps=2, caps=caps, dataset="behind")
+    assert titles(path) == ["38", "34 tilted"]
+
+
 def test_slerp_spaces_targets_evenly_and_lerp_passes_the_same_arc():
     a, b = unit(0), unit(90)
     assert [np.degrees(np.arctan2(slerp(a, b, t)[1], slerp(a, b, t)[0])) for t in (0.25, 0.5, 0.75)] == \

@@ -137,7 +137,7 @@ def copies_of(heard):
 
 def violations(caps, tracks):
     """The (position, cap name) of each track of the list that breaks a cap, counting the
-    window of tracks before it; for benches and tests."""
+    window of tracks before it."""
     found = []
     for position, track in enumerate(tracks):
         recent = tracks[max(0, position - caps.window + 1):position]

@@ -174,7 +174,8 @@ class PathStepSerializer(RecommendationSerializer):
         source="recommendation.score", help_text="Similarity to the step's target point on the way."
     )
     explanation = serializers.CharField(source="recommendation.explanation")
-    position = serializers.FloatField(help_text="Where the step's target lies: 0 is start, 1 is end.")
+    position = serializers.FloatField(help_text="Where the step's target lies: 0 is start, 1 is end. Steps come in order of "
+        "progress (score_to_end - score_to_start), so a step's target may lie a little before the one before it.")
     score_to_start = serializers.FloatField(help_text="Similarity to the start track (weighted cosine sum).")
     score_to_end = serializers.FloatField(help_text="Similarity to the end track.")
 
