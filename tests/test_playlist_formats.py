@@ -231,6 +231,13 @@ def test_a_file_over_the_size_limit_is_a_413(client, settings):
     assert "MESS_PLAYLIST_MAX_IMPORT_BYTES" in error["message"]
 
 
+def test_a_file_listing_more_entries_than_a_playlist_holds_is_refused_before_matching(client, settings):
+    settings.MESS_PLAYLIST_MAX_TRACKS = 3
+    error = assert_json_error(upload(client, "#EXTM3U\n" + "song.mp3\n" * 4), 400, "too_long")
+    assert "at most 3" in error["message"]
+    assert not Playlist.objects.exists()
+
+
 def test_an_import_without_a_file_is_a_400(client):
     error = assert_json_error(client.post(f"{PLAYLISTS}import/", {"name": "x"}, format="multipart"), 400, "invalid")
     assert list(error["fields"]) == ["file"]

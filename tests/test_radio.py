@@ -136,6 +136,12 @@ def test_variance_zero_stays_near_the_seed_and_one_follows_the_last_track(circle
         assert angles(wander) == [25, 50, 75, 100]  # one way round, each step next to the last
 
 
+def test_a_track_played_twice_counts_where_it_was_played_last(circle):
+    played = [circle["+25"].pk, circle["-50"].pk, circle["+25"].pk]
+    following = radio(Seed(circle["seed"]), layer=0, count=1, played=played, variance=1, caps=NO_CAPS)
+    assert titles(following) == ["+50"]  # next to +25, the last played, not to -50
+
+
 def test_the_same_seed_gives_the_same_radio_and_another_seed_another(space, dataset):
     seed = add(space, dataset, "seed", unit(0))
     for i in range(30):  # many tracks nearly as close: the draw among the best decides

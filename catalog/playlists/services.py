@@ -143,6 +143,7 @@ def import_playlist(owner, file, *, host, name=""):
         raise PlaylistError("unreadable_playlist", str(exc)) from exc
     if not parsed.entries:
         raise PlaylistError("empty_playlist", "The file lists no entries: it is not an M3U playlist, or an empty one.")
+    _check_length(len(parsed.entries))  # before matching them: a long file is refused at once
     track_ids, unmatched = matching.match_entries(parsed.entries, host)
     if not track_ids:
         shown = "; ".join(unmatched[:5])

@@ -27,7 +27,7 @@ def allowed_candidates(space, queries, weights, history, allowed, want):
         eligible = list(islice((i for i in found.order if history.allows(found.tracks[found.ids[i]])), want))
         if len(eligible) == want or len(found.ids) < pool or pool >= MAX_POOL:
             return found, eligible
-        pool *= DEEPER
+        pool = min(pool * DEEPER, MAX_POOL)
 
 
 def vectors_at(found, i):

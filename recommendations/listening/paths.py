@@ -22,19 +22,17 @@ from analysis.models import EmbeddingSpace
 from catalog.models import Track
 from recommendations import pgsearch
 from recommendations.listening.candidates import allowed_candidates, weighted_cosine
-from recommendations.listening.radio import check_durations
+from recommendations.listening.radio import Seed, check_durations, seed_vectors
 from recommendations.listening.rules import Caps, Heard, History, copies_of, violations, whole_number
 from recommendations.recommender import (
     Recommendation,
     RecommendationError,
     _allowed,
-    _query_vectors,
     prepare_query,
     query_units,
 )
 
 MAX_STEPS = 50
-INTERPOLATIONS = ("slerp", "lerp")
 
 
 @dataclass(frozen=True)
@@ -78,7 +76,7 @@ def track_path(
     check_durations(min_duration, max_duration)
     caps.check()
     space, weights, description = prepare_query(space, layer=layer, aspect=aspect, mix=mix, k=1, diversity=0.0)
-    ends = [_units(track, space, weights) for track in (start, end)]
+    ends = [query_units(seed_vectors(Seed(track), space, weights), weights) for track in (start, end)]
     allowed = _allowed(dataset=dataset, composers=None, same_work_as=None, tags=tags or None, space=space,
                        min_duration=min_duration, max_duration=max_duration)
     history = History(caps, [Heard.of(start)])
@@ -104,13 +102,6 @@ def by_progress(steps, start, caps):
     order found; as found when the new order would break a cap."""
     ordered = sorted(steps, key=lambda step: step.score_to_end - step.score_to_start)
     return steps if violations(caps, [start, *(step.recommendation.track for step in ordered)]) else ordered
-
-
-def _units(track, space, weights):
-    stored = _query_vectors(track, space, weights)
-    if stored is None:
-        raise RecommendationError("no_embeddings", f"Track {track.pk} has no embeddings in {space} yet; extract it first.")
-    return query_units(stored, weights)
 
 
 def slerp(a, b, t):

@@ -94,7 +94,8 @@ class History:
         )
         by_id = {row[0]: Heard(*row) for row in rows}
         heard = [Heard.of(first)] if first is not None else []
-        heard += [by_id[i] for i in dict.fromkeys(ids) if i in by_id and (first is None or i != first.pk)]
+        last_times = list(dict.fromkeys(reversed(ids)))[::-1]  # a track played twice counts where it was last
+        heard += [by_id[i] for i in last_times if i in by_id and (first is None or i != first.pk)]
         return cls(caps, heard)
 
     def allows(self, track):

@@ -227,6 +227,31 @@ def test_the_queue_is_saved_as_a_playlist(page, tracks, sign_in):
     page.wait_for_url(f"**/playlists/{playlist.pk}/")
 
 
+def test_every_pages_script_runs_again_on_a_second_visit_while_the_player_plays(page, tracks, sign_in):
+    """Turbo runs a page's scripts at each visit in one window: a top-level const declared
+    twice, or anything else a second run breaks, is a page error that fails the test."""
+    make_user("listener", curator=True)
+    sign_in("listener", "/?sort=title")
+    page.get_by_role("button", name="Play tone 0", exact=True).click()
+    wait_playing(page, tracks[0])
+    page.evaluate("() => { window.notReloaded = true; }")
+    nav = page.get_by_role("navigation", name="Main")
+    for _visit in range(2):
+        for name in ("Search by clip", "Map", "Layers", "Playlists", "Jobs", "Upload", "Catalogue"):
+            nav.get_by_role("link", name=name, exact=True).click()
+            expect(nav.get_by_role("link", name=name, exact=True)).to_have_attribute("aria-current", "page")
+    assert page.evaluate(f"() => window.notReloaded === true && !{GP}.paused")
+
+
+def test_the_queues_sign_in_link_returns_to_the_page_shown_now(page, tracks):
+    play_from_catalogue(page, tracks[0])
+    page.get_by_role("link", name="tone 2").click()  # Turbo: the player stays, drawn on the catalogue
+    page.wait_for_url(f"**/tracks/{tracks[2].pk}/")
+    page.get_by_role("button", name="Queue (3)").click()
+    page.locator("#global-player").get_by_role("link", name="Sign in").click()
+    page.wait_for_url(f"**/accounts/login/?next=%2Ftracks%2F{tracks[2].pk}%2F")
+
+
 def test_the_player_is_accessible_and_fits_a_phone(page, tracks):
     page.set_viewport_size(PHONE)
     play_from_catalogue(page, tracks[0])

@@ -17,7 +17,8 @@
  *   <button type="button" data-player-action="play|next|queue" data-track-id="7"
  *           data-track-title="..." data-track-artist="..." data-audio-url="/tracks/7/audio">
  * "play" replaces the queue with this track and those after it in the nearest ancestor
- * carrying data-player-list; "next" inserts after the current track; "queue" appends.
+ * carrying data-player-list; "next" inserts after the current track; "queue" appends;
+ * "play-all" (a button without track data) plays its data-player-list from the top.
  * A button without the data takes it from its nearest ancestor with data-track-id.
  * Scripts call window.MESS.player (play, playNext, enqueue, startRadio, ...).
  */
@@ -83,7 +84,6 @@
     for (const element of container.querySelectorAll("[data-track-id]")) {
       const outer = element.parentElement.closest("[data-track-id]");
       if (outer && container.contains(outer)) continue;
-      if (items.length && items[items.length - 1].dataset.trackId === element.dataset.trackId) continue;
       if (fromElement(element)) items.push(element);
     }
     return items;
@@ -372,13 +372,26 @@
     })[button.dataset.queueAction]();
   });
 
+  // The player outlives the page it was drawn with (Turbo): sign in back to the page shown now.
+  root.querySelector("[data-sign-in]")?.addEventListener("click", (event) => {
+    const link = new URL(event.currentTarget.href);
+    link.searchParams.set("next", location.pathname + location.search);
+    event.currentTarget.href = link.href;
+  });
+
   // The data-player-action buttons of any page, present or added later.
   document.addEventListener("click", (event) => {
     const button = event.target.closest("[data-player-action]");
     if (!button) return;
+    const action = button.dataset.playerAction;
+    if (action === "play-all") {
+      const container = button.closest("[data-player-list]");
+      const tracks = container ? itemsOf(container).map(fromElement) : [];
+      if (tracks.length) play(tracks);
+      return;
+    }
     const track = fromElement(button);
     if (!track) return;
-    const action = button.dataset.playerAction;
     if (action === "play") {
       const container = button.closest("[data-player-list]");
       const items = container ? itemsOf(container) : [];

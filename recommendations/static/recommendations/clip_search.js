@@ -49,12 +49,13 @@ function encodeWav(samples, sampleRate) {
   return new Blob([view.buffer], { type: "audio/wav" });
 }
 
-// How long a clip may wait in the queue before the page says that is unusual.
-const QUEUED_PATIENCE_MS = 30000;
-// Failed polls in a row (no answer at all) before the page reports the connection lost.
-const POLL_RETRIES = 3;
-
 function clipSearchPage() {
+  // Inside the function, not at the top level: the site's player (Turbo) runs this script
+  // again at each visit, and a second top-level const would be a SyntaxError.
+  // How long a clip may wait in the queue before the page says that is unusual.
+  const QUEUED_PATIENCE_MS = 30000;
+  // Failed polls in a row (no answer at all) before the page reports the connection lost.
+  const POLL_RETRIES = 3;
   const { clock, el } = MESS;
   const config = JSON.parse(document.getElementById("clip-config").textContent);
   const byId = (id) => document.getElementById(id);
