@@ -27,6 +27,7 @@ import argparse
 import os
 import sys
 import time
+from collections import Counter
 
 import django
 import numpy as np
@@ -111,20 +112,26 @@ def demo_rows(dataset, seeds):
                  f"album {caps.max_per_album}"))
 
     rng = np.random.default_rng(0)
-    same, same_first, chance = [], [], []
+    same, same_first, chance, most, most_first = [], [], [], [], []
+    group_sizes = Counter(t.metadata.get("instrument") for t in tracks)
     for n, seed in enumerate(picks):
         group = seed.metadata.get("instrument")
         found = radio(Seed(seed), aspect="timbre", count=RADIO_LENGTH, random_seed=n)
         groups = [r.track.metadata.get("instrument") for r in found.results]
         same.append(np.mean([g == group for g in groups]))
         same_first.append(np.mean([g == group for g in groups[:10]]))
+        # The most a radio can hold of the seed's group: the group's other tracks.
+        most.append(min(group_sizes[group] - 1, len(groups)) / len(groups))
+        most_first.append(min(group_sizes[group] - 1, 10) / min(10, len(groups)))
         others = [t for t in tracks if t.pk != seed.pk]
         drawn = rng.choice(len(others), min(RADIO_LENGTH, len(others)), replace=False)
         chance.append(np.mean([others[i].metadata.get("instrument") == group for i in drawn]))
     random_share = np.mean(chance)
     rows.append((f"timbre radio of {RADIO_LENGTH}: share in the seed's instrument group, first 10",
-                 f"{np.mean(same_first):.3f}", f"{np.mean(same_first) / random_share:.1f}x random"))
-    rows.append((f"  all {RADIO_LENGTH}", f"{np.mean(same):.3f}", f"{np.mean(same) / random_share:.1f}x random"))
+                 f"{np.mean(same_first):.3f}", f"{np.mean(same_first) / random_share:.1f}x random; "
+                 f"the group's size allows at most {np.mean(most_first):.3f}"))
+    rows.append((f"  all {RADIO_LENGTH}", f"{np.mean(same):.3f}", f"{np.mean(same) / random_share:.1f}x random; "
+                 f"the group's size allows at most {np.mean(most):.3f}"))
     rows.append((f"  {RADIO_LENGTH} random tracks", f"{random_share:.3f}", "1.0x"))
 
     pianos = [t for t in tracks if t.metadata.get("instrument") == "piano"]
