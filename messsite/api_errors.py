@@ -5,6 +5,8 @@
 ``fields`` is present for validation errors and maps each field to its messages.
 """
 
+from contextlib import contextmanager
+
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, JsonResponse
 from django.views import defaults
@@ -31,6 +33,25 @@ def _messages(detail):
     if isinstance(detail, list):
         return [message for value in detail for message in _messages(value)]
     return [str(detail)]
+
+
+class Refused(exceptions.APIException):
+    """A service's refusal in the shared error shape: its stable code, its message, its status."""
+
+    def __init__(self, code, message, status=400):
+        super().__init__(message, code=code)
+        self.status_code = status
+
+
+@contextmanager
+def refusing(error_class, status_of):
+    """`with refusing(ServiceError, {code: status}):` a ServiceError raised inside (an
+    exception with .code and .message) becomes a Refused, at the status its code maps to
+    and a 400 for every other code."""
+    try:
+        yield
+    except error_class as error:
+        raise Refused(error.code, error.message, status_of.get(error.code, 400)) from error
 
 
 def exception_handler(exc, context):

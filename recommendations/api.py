@@ -1,6 +1,8 @@
 """API v1 over recommendations: similar tracks and passages, search by clip, the aspect
 map, the indices' state."""
 
+from functools import partial
+
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import exceptions, status
@@ -14,7 +16,7 @@ from analysis.models import ClipQuery
 from catalog.api import UnacceptableAudio
 from catalog.audio import AudioRejected
 from catalog.models import Track
-from messsite.api_errors import error_responses
+from messsite.api_errors import error_responses, refusing
 from recommendations import index
 from recommendations.aspects import DEFAULT_ASPECT, aspect_map
 from recommendations.clips import ClipSearch, search_with_clip
@@ -32,16 +34,9 @@ from recommendations.serializers import (
     SimilarTracksSerializer,
 )
 
-# Nothing to compare with is a missing resource; every other refusal is a bad request.
-NOT_FOUND_CODES = {"no_space", "no_embeddings"}
-
-
-class Refused(exceptions.APIException):
-    """A RecommendationError in the shared error shape, its code kept."""
-
-    def __init__(self, error):
-        super().__init__(error.message, code=error.code)
-        self.status_code = 404 if error.code in NOT_FOUND_CODES else 400
+# `with refusals():` a RecommendationError raised inside becomes the API's refusal. Nothing
+# to compare with is a missing resource; every other refusal is a bad request.
+refusals = partial(refusing, RecommendationError, {"no_space": 404, "no_embeddings": 404})
 
 
 def query_values(request):
@@ -65,10 +60,8 @@ class TrackQueryView(APIView):
         track = get_object_or_404(Track.objects.select_related("dataset"), pk=pk)
         params = self.query_serializer(data=query_values(request))
         params.is_valid(raise_exception=True)
-        try:
+        with refusals():
             found = self.service(track, **params.validated_data)
-        except RecommendationError as exc:
-            raise Refused(exc) from exc
         return Response(self.response_serializer(found, context={"request": request}).data)
 
 
@@ -145,10 +138,8 @@ class ClipSearchDetailView(APIView):
         clip = get_object_or_404(clips, pk=pk)
         params = ClipQueryParamsSerializer(data=query_values(request))
         params.is_valid(raise_exception=True)
-        try:
+        with refusals():
             found = search_with_clip(clip, **params.validated_data)
-        except RecommendationError as exc:
-            raise Refused(exc) from exc
         return Response(ClipSearchSerializer(found, context={"request": request}).data)
 
 
@@ -160,10 +151,8 @@ class AspectMapView(APIView):
         responses={200: AspectMapSerializer, **error_responses(404)},
     )
     def get(self, request):
-        try:
+        with refusals():
             space = require_active_space()
-        except RecommendationError as exc:
-            raise Refused(exc) from exc
         aspects = list(aspect_map(space).values())
         data = {"space": space, "default_aspect": DEFAULT_ASPECT, "aspects": aspects}
         return Response(AspectMapSerializer(data).data)

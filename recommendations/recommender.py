@@ -105,14 +105,14 @@ def similar_tracks(
     the query track. Raises RecommendationError."""
     space, weights, description = prepare_query(space, layer=layer, aspect=aspect, mix=mix, k=k, diversity=diversity)
     _check_offset(offset)
-    stored = _query_vectors(track, space, weights)
+    stored = query_vectors(track, space, weights)
     if stored is None:
         raise RecommendationError(
             "no_embeddings", f"Track {track.pk} has no embeddings in {space} yet; extract it first."
         )
     same_work = track if exclude_same_work and track.work else None
     composers = _composers(composer)
-    allowed = _allowed(dataset=dataset, composers=composers, same_work_as=same_work)
+    allowed = allowed_ids(dataset=dataset, composers=composers, same_work_as=same_work)
     depth = min(offset + k, settings.MESS_SIMILAR_MAX_DEPTH)  # a page across the limit stops at it
     results, more = _rank(
         space, stored, weights, description, k=depth - offset, offset=offset, diversity=diversity, allowed=allowed,
@@ -125,7 +125,7 @@ def similar_tracks(
     )
 
 
-def _query_vectors(track, space, layers):
+def query_vectors(track, space, layers):
     """The track's vector of each layer asked for, from the loaded indices (no database
     round trip), else from the database: a track extracted since the indices were built."""
     try:
@@ -141,7 +141,7 @@ def similar_to_vectors(
     `vectors` is [layers, dim] in `space`, one query vector per layer; nothing is excluded."""
     space, weights, description = prepare_query(space, layer=layer, aspect=aspect, mix=mix, k=k, diversity=diversity)
     composers = _composers(composer)
-    allowed = _allowed(dataset=dataset, composers=composers, same_work_as=None)
+    allowed = allowed_ids(dataset=dataset, composers=composers, same_work_as=None)
     results, _more = _rank(
         space, vectors, weights, description, k=k, offset=0, diversity=diversity, allowed=allowed, exclude=set()
     )
@@ -286,7 +286,7 @@ def _composers(composer):
         raise RecommendationError("unknown_composer", str(exc)) from exc
 
 
-def _allowed(*, dataset, composers, same_work_as, tags=None, space=None, min_duration=None, max_duration=None):
+def allowed_ids(*, dataset, composers, same_work_as, tags=None, space=None, min_duration=None, max_duration=None):
     """The ids of the tracks the filters let through, or None without filters;
     `composers` are catalogued names, `same_work_as` a track whose other recordings are left out,
     `tags` tags the tracks must all carry in `space`, durations in seconds."""
@@ -365,16 +365,17 @@ class Candidates:
         )
 
 
-def scored_candidates(space, queries, weights, pool, allowed, exclude):
+def scored_candidates(space, queries, weights, pool, allowed, exclude, tracks=None):
     """Candidates for the unit query vectors `queries` ({layer: vector}): one index search
-    of depth `pool` per layer, never a track in `exclude`, only tracks in `allowed` when given."""
-    ids, tracks, vectors = _candidates(space, queries, pool, allowed, exclude)
+    of depth `pool` per layer, never a track in `exclude`, only tracks in `allowed` when given;
+    their Tracks read from `tracks` (a queryset, all tracks by default), with their datasets."""
+    ids, by_id, vectors = _candidates(space, queries, pool, allowed, exclude, tracks)
     if not ids:
         return Candidates([], {}, [], weights, np.zeros((0, len(weights))), np.zeros(0), [])
     cosines = np.stack([v @ queries[layer] for v, layer in zip(vectors, weights)], axis=1)  # [n, layers]
     scores = cosines @ np.array([weights[layer] for layer in weights])
     order = sorted(range(len(ids)), key=lambda i: (-scores[i], ids[i]))
-    return Candidates(ids, tracks, vectors, weights, cosines, scores, order)
+    return Candidates(ids, by_id, vectors, weights, cosines, scores, order)
 
 
 class _Gram:
@@ -388,18 +389,19 @@ class _Gram:
         return self.vectors @ self.vectors[row]
 
 
-def _candidates(space, queries, pool, allowed, exclude):
+def _candidates(space, queries, pool, allowed, exclude, tracks):
     """(ids, their tracks by id, one [n, dim] matrix per layer of `queries`): the union of
     every layer's search results, less tracks deleted since the index was built."""
+    read = (Track.objects.all() if tracks is None else tracks).select_related("dataset")
     for attempt in range(2):
         found = {}  # track id -> None: the union, in the order found
         for layer, query in queries.items():
             for track_id, _cosine in index.search(space, layer, query, pool, exclude=exclude, allowed=allowed):
                 found[track_id] = None
-        tracks = Track.objects.select_related("dataset").in_bulk(list(found))
-        ids = [track_id for track_id in found if track_id in tracks]
+        by_id = read.in_bulk(list(found))
+        ids = [track_id for track_id in found if track_id in by_id]
         try:
-            return ids, tracks, [index.vectors(space, layer, ids) for layer in queries] if ids else []
+            return ids, by_id, [index.vectors(space, layer, ids) for layer in queries] if ids else []
         except KeyError:
             # A newer index was swapped in between the search and the read: search again.
             if attempt:

@@ -150,6 +150,20 @@ def test_deleting_a_dataset_closes_the_gaps_its_tracks_leave(owner, tracks):
     assert ids(playlist) == [tracks[0].pk, tracks[1].pk]
 
 
+def test_deleting_many_tracks_at_once_renumbers_each_playlist_once(owner, tracks, django_assert_max_num_queries):
+    doomed = make_tracks(12, dataset=make_dataset("Doomed"))
+    kept = [track.pk for track in tracks]
+    gone = [track.pk for track in doomed]
+    mixed = services.create_playlist(owner, name="A", tracks=[gone[0], kept[0], *gone[1:6], kept[1], *gone[6:], kept[2]])
+    other = services.create_playlist(owner, name="B", tracks=[kept[3], *gone, kept[4]])
+    # One query per track to find its playlists, then some for the cascade (one per table
+    # referring to tracks) and two to renumber: renumbering after each track takes two more per track.
+    with django_assert_max_num_queries(len(doomed) + 25):
+        doomed[0].dataset.delete()
+    assert ids(mixed) == kept[:3]
+    assert ids(other) == [kept[3], kept[4]]
+
+
 # --- API: permissions -----------------------------------------------------------------
 
 

@@ -9,14 +9,19 @@ import time
 
 import numpy as np
 import pytest
+from django.db import connection
+from django.db.models import F
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from analysis.embeddings import save_window_features, store_track_embeddings
-from analysis.models import ClipQuery
-from catalog.models import TrackDuplicate
+from analysis.models import ClipQuery, EmbeddingSpace
+from catalog.models import Track, TrackDuplicate
+from recommendations.listening import radio as radio_module
+from recommendations.listening.candidates import POOL
 from recommendations.listening.radio import Seed, radio
-from recommendations.listening.rules import Caps, violations
-from recommendations.recommender import RecommendationError, similar_tracks
+from recommendations.listening.rules import Caps, violations, with_copies
+from recommendations.recommender import RecommendationError, scored_candidates, similar_tracks
 from tests.factories import assert_json_error, audio_bytes, make_dataset, make_track, make_user, token_for, tone
 from tests.test_recommender import make_space
 
@@ -102,6 +107,22 @@ def test_copies_of_a_heard_recording_never_come_by_pair_or_by_same_audio(space, 
     # Similar tracks, which knows nothing of copies, puts the three copies among the four nearest.
     plain = similar_tracks(seed, layer=0, k=4)
     assert set(titles(plain)) == {"same audio as the seed", "paired with the seed", "twin of a played track", "seed"}
+
+
+def test_each_track_costs_one_candidate_search_which_brings_the_copies_of_the_pick(space, circle, settings):
+    settings.MESS_FAISS_ENABLED = False  # pgvector answers: the same queries every time
+    seed = circle["seed"]
+
+    def queries(call):
+        with CaptureQueriesContext(connection) as captured:
+            call()
+        return len(captured)
+
+    search = queries(lambda: scored_candidates(space, {0: unit(0)}, {0: 1.0}, POOL, None, {seed.pk},
+                                               with_copies(Track.objects)))
+    one = queries(lambda: radio(Seed(seed), layer=0, count=1, caps=NO_CAPS))
+    six = queries(lambda: radio(Seed(seed), layer=0, count=6, caps=NO_CAPS))
+    assert six - one == 5 * search
 
 
 def test_caps_per_composer_work_album_and_dataset_hold_in_every_window(space, dataset):
@@ -298,6 +319,24 @@ def test_a_session_serves_its_tracks_once_and_remembers_them(circle):
     assert state["played"] == served and state["parameters"]["track"] == circle["seed"].pk
     assert state["parameters"]["random_seed"] == body["random_seed"]
     assert_json_error(client.post(body["next"], {"count": 0}, format="json"), 400, "bad_count")
+
+
+def test_a_session_reads_its_seeds_vectors_again_only_once_the_space_changes(space, circle, monkeypatch):
+    reads = []
+    read_seed = radio_module.seed_vectors
+    monkeypatch.setattr(radio_module, "seed_vectors", lambda *args: reads.append(args) or read_seed(*args))
+    client = APIClient()
+    start = {"track": circle["seed"].pk, "layer": 0, "window": 1}
+    body = client.post("/api/v1/radio/", {**start, "count": 2}, format="json").json()
+    step = client.post(body["next"], {"count": 2}, format="json").json()
+    assert len(reads) == 1
+    # The same tracks as a radio that reads the seed afresh.
+    played = ",".join(str(r["track"]["id"]) for r in body["results"])
+    fresh = client.get("/api/v1/radio/", {**start, "count": 2, "seed": body["random_seed"], "played": played}).json()
+    assert step["results"] == fresh["results"] and len(reads) == 2
+    EmbeddingSpace.objects.filter(pk=space.pk).update(version=F("version") + 1)
+    assert client.post(body["next"], {"count": 2}, format="json").status_code == 200
+    assert len(reads) == 3
 
 
 def test_a_signed_in_users_session_is_theirs_and_an_anonymous_one_is_a_capability(circle):

@@ -76,14 +76,9 @@ def copy_pairs(tracks):
                if a.sha256 == b.sha256 or (a.pk, b.pk) in paired or (b.pk, a.pk) in paired)
 
 
-def spearman(values):
-    """Spearman's rho of positions 0..n-1 against `values` (no ties expected)."""
-    ranks = np.argsort(np.argsort(values))
-    n = len(values)
-    return 1 - 6 * float(((ranks - np.arange(n)) ** 2).sum()) / (n * (n * n - 1))
-
-
 def demo_rows(dataset, seeds):
+    from scipy.stats import spearmanr
+
     from recommendations.listening.paths import track_path
     from recommendations.listening.radio import Seed, radio
     from recommendations.listening.rules import Caps, violations
@@ -145,7 +140,7 @@ def demo_rows(dataset, seeds):
             to_end = [step.score_to_end for step in path.steps]
             if len(to_end) == PATH_STEPS:
                 curves.append(to_end)
-                rhos.append(spearman(to_end))
+                rhos.append(spearmanr(range(len(to_end)), to_end).statistic)
         mean = np.mean(curves, axis=0)
         rising = bool(np.all(np.diff(mean) > 0))
         rows.append((f"path piano -> strings by timbre ({interpolation}), {len(curves)} pairs: "
@@ -159,7 +154,7 @@ def synthetic_rows(sizes):
     from django.db import connection
 
     from analysis.models import EmbeddingSpace
-    from bench.search.__main__ import DIM, copy_layer, drop_pg_indexes, synthetic
+    from bench.search.__main__ import DIM, copy_layer, drop_pg_indexes, latencies, synthetic
     from catalog.models import Dataset, Track
     from recommendations import index
     from recommendations.listening.radio import Seed, radio
@@ -201,8 +196,8 @@ def synthetic_rows(sizes):
 
             for fn in (next_track, similar):  # warm-up: connections, caches
                 fn(seeds[0])
-            radio_p50, radio_p95 = percentiles(latencies_of(next_track, seeds))
-            similar_p50, similar_p95 = percentiles(latencies_of(similar, seeds))
+            radio_p50, radio_p95 = latencies(next_track, seeds, percentiles=(50, 95))
+            similar_p50, similar_p95 = latencies(similar, seeds, percentiles=(50, 95))
             rows.append((f"synthetic {n}: next radio track (count=1, {PLAYED} played) p50 / p95",
                          f"{radio_p50:.2f} / {radio_p95:.2f} ms", f"{radio_p50 / similar_p50:.2f}x similar tracks"))
             rows.append((f"synthetic {n}: similar tracks (k=10) p50 / p95", f"{similar_p50:.2f} / {similar_p95:.2f} ms",
@@ -222,19 +217,6 @@ def synthetic_rows(sizes):
         index.clear()
         rows.append(("synthetic catalogues deleted", f"{time.perf_counter() - began:.1f} s", ""))
     return rows
-
-
-def latencies_of(fn, items):
-    times = []
-    for item in items:
-        began = time.perf_counter()
-        fn(item)
-        times.append(time.perf_counter() - began)
-    return times
-
-
-def percentiles(times):
-    return np.percentile(times, 50) * 1e3, np.percentile(times, 95) * 1e3
 
 
 def main():

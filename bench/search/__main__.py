@@ -94,13 +94,14 @@ def populate(tracks, layer_tracks):
     return dataset, space, ids
 
 
-def latencies(fn, queries):
+def latencies(fn, queries, percentiles=(50, 99)):
+    """The milliseconds fn(query) takes over `queries`, at each of `percentiles`."""
     times = []
     for q in queries:
         began = time.perf_counter()
         fn(q)
         times.append(time.perf_counter() - began)
-    return np.percentile(times, 50) * 1e3, np.percentile(times, 99) * 1e3
+    return tuple(np.percentile(times, percentiles) * 1e3)
 
 
 def memory_child(space_id, mode):

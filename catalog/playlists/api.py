@@ -3,7 +3,7 @@ owner (or staff) writes. Another user's private playlist is a 404, their public 
 to write."""
 
 import re
-from contextlib import contextmanager
+from functools import partial
 
 from django.db import transaction
 from django.http import HttpResponse
@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import exceptions, mixins, serializers, status, viewsets
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.permissions import SAFE_METHODS, BasePermission
@@ -31,23 +31,16 @@ from catalog.playlists.serializers import (
     PlaylistSerializer,
     PlaylistUpdateSerializer,
 )
-from messsite.api_errors import ErrorSerializer, error_responses
+from messsite.api_errors import ErrorSerializer, error_responses, refusing
 from recommendations.api import query_values
 
-STATUS_OF = {"no_such_position": 404, "too_large": 413}  # every other refusal is a 400
+# `with refusals():` a PlaylistError raised inside becomes the API's refusal, a 400 unless named here.
+refusals = partial(refusing, services.PlaylistError, {"no_such_position": 404, "too_large": 413})
 TOO_LARGE = {
     413: OpenApiResponse(ErrorSerializer, description="The file is larger than MESS_PLAYLIST_MAX_IMPORT_BYTES.")
 }
 FILE_TYPES = {"m3u8": formats.M3U8_CONTENT_TYPE, "xspf": formats.XSPF_CONTENT_TYPE}
 POSITION = OpenApiParameter("position", int, OpenApiParameter.PATH, description="An entry's position, from 0.")
-
-
-class Refused(exceptions.APIException):
-    """A services.PlaylistError in the shared error shape, its code kept."""
-
-    def __init__(self, error):
-        super().__init__(error.message, code=error.code)
-        self.status_code = STATUS_OF.get(error.code, status.HTTP_400_BAD_REQUEST)
 
 
 class MayEditPlaylist(BasePermission):
@@ -246,15 +239,6 @@ class PlaylistViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.D
         playlist.unmatched = unmatched
         data = ImportResultSerializer(playlist, context={"request": request}).data
         return Response(data, status=status.HTTP_201_CREATED)
-
-
-@contextmanager
-def refusals():
-    """`with refusals():` a PlaylistError raised inside becomes the API's refusal."""
-    try:
-        yield
-    except services.PlaylistError as error:
-        raise Refused(error) from error
 
 
 def export_file(playlist, kind, request):

@@ -9,10 +9,10 @@ from rest_framework.views import APIView
 
 from catalog.models import Track
 from messsite.api_errors import error_responses
-from recommendations.api import Refused, query_values
+from recommendations.api import query_values, refusals
 from recommendations.listening.paths import track_path
 from recommendations.listening.radio import new_random_seed
-from recommendations.listening.rules import Caps
+from recommendations.listening.rules import CAP_FIELDS, Caps
 from recommendations.listening.serializers import (
     PathQuerySerializer,
     RadioNextSerializer,
@@ -23,8 +23,7 @@ from recommendations.listening.serializers import (
     RadioStartSerializer,
     TrackPathSerializer,
 )
-from recommendations.listening.sessions import CAP_FIELDS, advance, get_session, radio_for, start_session
-from recommendations.recommender import RecommendationError
+from recommendations.listening.sessions import advance, get_session, radio_for, start_session
 
 RADIO_ERRORS = error_responses(400, 404)
 
@@ -45,7 +44,8 @@ class RadioView(APIView):
         parameters = {**params.validated_data}
         count, played = parameters.pop("count"), parameters.pop("played")
         parameters.setdefault("random_seed", new_random_seed())
-        found = _answer(radio_for, parameters, user=request.user, played=played, count=count)
+        with refusals():
+            found = radio_for(parameters, user=request.user, played=played, count=count)
         return Response(RadioSerializer(found, context={"request": request}).data)
 
     @extend_schema(
@@ -62,7 +62,8 @@ class RadioView(APIView):
         params.is_valid(raise_exception=True)
         parameters = {**params.validated_data}
         count = parameters.pop("count")
-        session, found = _answer(start_session, parameters, user=request.user, count=count)
+        with refusals():
+            session, found = start_session(parameters, user=request.user, count=count)
         context = {"request": request, "session": session}
         return Response(RadioSessionResultsSerializer(found, context=context).data, status=status.HTTP_201_CREATED)
 
@@ -94,7 +95,8 @@ class RadioNextView(APIView):
         session = _session(request, session_id)
         params = RadioNextSerializer(data=request.data)
         params.is_valid(raise_exception=True)
-        found = _answer(advance, session, user=request.user, count=params.validated_data["count"])
+        with refusals():
+            found = advance(session, user=request.user, count=params.validated_data["count"])
         context = {"request": request, "session": session}
         return Response(RadioSessionResultsSerializer(found, context=context).data)
 
@@ -116,16 +118,11 @@ class PathView(APIView):
         options = {**params.validated_data}
         ends = [get_object_or_404(Track.objects.select_related("dataset"), pk=options.pop(name))
                 for name in ("start", "end")]
-        caps = Caps(**{name: options.pop(name) for name in CAP_FIELDS if name in options})
-        found = _answer(track_path, *ends, caps=caps, **options)
+        caps = Caps.of(options)
+        options = {name: value for name, value in options.items() if name not in CAP_FIELDS}
+        with refusals():
+            found = track_path(*ends, caps=caps, **options)
         return Response(TrackPathSerializer(found, context={"request": request}).data)
-
-
-def _answer(service, *args, **kwargs):
-    try:
-        return service(*args, **kwargs)
-    except RecommendationError as exc:
-        raise Refused(exc) from exc
 
 
 def _session(request, session_id):

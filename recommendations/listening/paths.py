@@ -21,16 +21,10 @@ import numpy as np
 from analysis.models import EmbeddingSpace
 from catalog.models import Track
 from recommendations import pgsearch
-from recommendations.listening.candidates import allowed_candidates, weighted_cosine
-from recommendations.listening.radio import Seed, check_durations, seed_vectors
+from recommendations.listening.candidates import allowed_candidates, prepare, weighted_cosine
+from recommendations.listening.radio import Seed, seed_vectors
 from recommendations.listening.rules import Caps, Heard, History, copies_of, violations, whole_number
-from recommendations.recommender import (
-    Recommendation,
-    RecommendationError,
-    _allowed,
-    prepare_query,
-    query_units,
-)
+from recommendations.recommender import Recommendation, RecommendationError, query_units
 
 MAX_STEPS = 50
 
@@ -73,12 +67,11 @@ def track_path(
     nothing near a target. Raises RecommendationError."""
     if not whole_number(steps) or not 1 <= steps <= MAX_STEPS:
         raise RecommendationError("bad_count", f"steps must be a whole number from 1 to {MAX_STEPS}, not {steps!r}.")
-    check_durations(min_duration, max_duration)
-    caps.check()
-    space, weights, description = prepare_query(space, layer=layer, aspect=aspect, mix=mix, k=1, diversity=0.0)
+    space, weights, description, allowed = prepare(
+        space, layer=layer, aspect=aspect, mix=mix, caps=caps, dataset=dataset, tags=tags,
+        min_duration=min_duration, max_duration=max_duration,
+    )
     ends = [query_units(seed_vectors(Seed(track), space, weights), weights) for track in (start, end)]
-    allowed = _allowed(dataset=dataset, composers=None, same_work_as=None, tags=tags or None, space=space,
-                       min_duration=min_duration, max_duration=max_duration)
     history = History(caps, [Heard.of(start)])
     history.blocked |= {end.pk} | copies_of([Heard.of(end)])
     interpolate = {"slerp": slerp, "lerp": lerp}[interpolation]
@@ -92,7 +85,7 @@ def track_path(
         [j] = eligible
         found_steps.append(PathStep(found.recommendation(j, description), position,
                                     weighted_cosine(found, j, ends[0]), weighted_cosine(found, j, ends[1])))
-        history.add(found.tracks[found.ids[j]], more_to_come=i < steps)
+        history.add(found.tracks[found.ids[j]])
     description = f"{description}, from track {start.pk} to track {end.pk} by {interpolation}"
     return TrackPath(start, end, space, weights, description, by_progress(found_steps, start, caps))
 

@@ -21,17 +21,10 @@ from analysis.embeddings import load_window_features
 from analysis.models import ClipQuery, EmbeddingSpace
 from catalog.models import Track
 from recommendations import pgsearch
-from recommendations.listening.candidates import allowed_candidates, vectors_at
+from recommendations.listening.candidates import allowed_candidates, prepare, vectors_at
 from recommendations.listening.rules import MAX_HISTORY, Caps, History, whole_number
 from recommendations.passages import span_windows, window_mean
-from recommendations.recommender import (
-    Recommendation,
-    RecommendationError,
-    _allowed,
-    _query_vectors,
-    prepare_query,
-    query_units,
-)
+from recommendations.recommender import Recommendation, RecommendationError, query_units, query_vectors
 
 MAX_COUNT = 50
 DEFAULT_VARIANCE = 0.3
@@ -62,6 +55,21 @@ class Seed:
 
 
 @dataclass(frozen=True)
+class SeedUnits:
+    """A seed's unit query vectors ({layer: vector}) in one version of a space: a session
+    keeps them, so that its next tracks need not read the seed's vectors (or a passage's
+    or clip's windows) again while the space's embeddings stay as they were."""
+
+    space_id: int
+    version: int
+    units: dict[int, np.ndarray]
+
+    def fits(self, space, weights):
+        # The layers in weights' order: a query's layers go in that order (recommender.scored_candidates).
+        return (self.space_id, self.version) == (space.pk, space.version) and list(self.units) == list(weights)
+
+
+@dataclass(frozen=True)
 class Radio:
     seed: Seed
     space: EmbeddingSpace
@@ -70,6 +78,7 @@ class Radio:
     results: list[Recommendation]
     random_seed: int
     exhausted: bool  # fewer results than asked: nothing left that the rules allow
+    seed_units: SeedUnits
 
 
 def new_random_seed():
@@ -92,32 +101,35 @@ def radio(
     min_duration=None,
     max_duration=None,
     caps=Caps(),
+    seed_units=None,
 ):
     """The next `count` tracks of the radio from `seed` (a Seed) after `played` (track ids,
-    most recent last). Raises RecommendationError."""
-    _check(count, variance, played, random_seed, min_duration, max_duration)
-    caps.check()
+    most recent last); `seed_units`, a SeedUnits an earlier call returned, spares reading the
+    seed's vectors again when it still fits. Raises RecommendationError."""
+    _check(count, variance, played, random_seed)
     seed.check()
     if seed.clip is not None:
         space = _clip_space(seed.clip)
-    space, weights, description = prepare_query(space, layer=layer, aspect=aspect, mix=mix, k=1, diversity=0.0)
-    seed_units = query_units(seed_vectors(seed, space, weights), weights)
-    allowed = _allowed(dataset=dataset, composers=None, same_work_as=None, tags=tags or None, space=space,
-                       min_duration=min_duration, max_duration=max_duration)
+    space, weights, description, allowed = prepare(
+        space, layer=layer, aspect=aspect, mix=mix, caps=caps, dataset=dataset, tags=tags,
+        min_duration=min_duration, max_duration=max_duration,
+    )
+    if seed_units is None or not seed_units.fits(space, weights):
+        seed_units = SeedUnits(space.pk, space.version, query_units(seed_vectors(seed, space, weights), weights))
     history = History.of_ids(caps, list(played), first=seed.track)
-    last_units = _last_units(history, seed, space, weights) or seed_units
+    last_units = _last_units(history, seed, space, weights) or seed_units.units
     results = []
     while len(results) < count:
-        query = blend(seed_units, last_units, variance)
+        query = blend(seed_units.units, last_units, variance)
         found, eligible = allowed_candidates(space, query, weights, history, allowed, PICK_AMONG)
         if not eligible:
             break
         i = _draw(found, eligible, np.random.default_rng([random_seed, len(history.heard)]))
         results.append(found.recommendation(i, description))
-        history.add(found.tracks[found.ids[i]], more_to_come=len(results) < count)
+        history.add(found.tracks[found.ids[i]])
         last_units = vectors_at(found, i)
     return Radio(seed, space, weights, _describe(description, variance), results, random_seed,
-                 exhausted=len(results) < count)
+                 exhausted=len(results) < count, seed_units=seed_units)
 
 
 def seed_vectors(seed, space, weights):
@@ -128,7 +140,7 @@ def seed_vectors(seed, space, weights):
         if seed.start is None or seed.end is None:
             raise RecommendationError("bad_span", "A passage needs both start and end, in seconds.")
         return window_mean(span_windows(seed.track, space, seed.start, seed.end))
-    stored = _query_vectors(seed.track, space, weights)
+    stored = query_vectors(seed.track, space, weights)
     if stored is None:
         raise RecommendationError(
             "no_embeddings", f"Track {seed.track.pk} has no embeddings in {space} yet; extract it first."
@@ -147,7 +159,7 @@ def _last_units(history, seed, space, weights):
     seed (or that track has no embeddings in the space)."""
     if not history.heard or (seed.track is not None and len(history.heard) == 1):
         return None
-    stored = _query_vectors(Track(pk=history.heard[-1].id), space, weights)
+    stored = query_vectors(Track(pk=history.heard[-1].id), space, weights)
     return None if stored is None else query_units(stored, weights)
 
 
@@ -169,7 +181,7 @@ def _describe(description, variance):
     return f"{description}; each track near a blend of the seed ({1 - variance:.0%}) and the last track ({variance:.0%})"
 
 
-def _check(count, variance, played, random_seed, min_duration, max_duration):
+def _check(count, variance, played, random_seed):
     if not whole_number(count) or not 1 <= count <= MAX_COUNT:
         raise RecommendationError("bad_count", f"count must be a whole number from 1 to {MAX_COUNT}, not {count!r}.")
     if isinstance(variance, bool) or not isinstance(variance, (int, float)) or not 0 <= variance <= 1:
@@ -179,14 +191,3 @@ def _check(count, variance, played, random_seed, min_duration, max_duration):
     if not whole_number(random_seed) or not 0 <= random_seed <= MAX_RANDOM_SEED:
         raise RecommendationError("bad_seed", f"seed must be a whole number from 0 to {MAX_RANDOM_SEED}, "
                                               f"not {random_seed!r}.")
-    check_durations(min_duration, max_duration)
-
-
-def check_durations(min_duration, max_duration):
-    for name, value in (("min_duration", min_duration), ("max_duration", max_duration)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
-                                  or not 0 <= value < float("inf")):
-            raise RecommendationError("bad_duration", f"{name} must be a number of seconds, 0 or more, not {value!r}.")
-    if min_duration is not None and max_duration is not None and min_duration > max_duration:
-        raise RecommendationError("bad_duration", f"min_duration {min_duration:g} is above max_duration "
-                                                  f"{max_duration:g}.")

@@ -14,7 +14,10 @@ album and `max_per_dataset` a dataset. Empty composers, works and albums are nev
 """
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+
+from django.contrib.postgres.expressions import ArraySubquery
+from django.db.models import OuterRef
 
 from catalog.models import Track, TrackDuplicate
 from recommendations.recommender import RecommendationError
@@ -34,6 +37,11 @@ class Caps:
     max_per_album: int | None = 2
     max_per_dataset: int | None = None
 
+    @classmethod
+    def of(cls, params):
+        """The caps a request's parameters (a mapping) give; a cap missing or None keeps its default."""
+        return cls(**{name: params[name] for name in CAP_FIELDS if params.get(name) is not None})
+
     def check(self):
         """Raises RecommendationError (bad_cap) for numbers out of range."""
         if not whole_number(self.window) or not 1 <= self.window <= MAX_WINDOW:
@@ -45,6 +53,9 @@ class Caps:
                 raise RecommendationError("bad_cap", f"{name} must be a whole number from 1 to {MAX_WINDOW}, "
                                                      f"not {value!r}.")
         return self
+
+
+CAP_FIELDS = tuple(field.name for field in fields(Caps))
 
 
 def whole_number(value):
@@ -107,14 +118,11 @@ class History:
             for name, key in Heard.of(track).keys()
         )
 
-    def add(self, track, *, more_to_come=True):
-        """Record `track` (a Track) as heard; its copies are looked up only if another pick follows."""
-        heard = Heard.of(track)
-        self.heard.append(heard)
-        self.blocked.add(heard.id)
-        if more_to_come:
-            self.blocked |= copies_of([heard])
-            self._count_recent()
+    def add(self, track):
+        """Record `track` (a Track read through with_copies) as heard."""
+        self.heard.append(Heard.of(track))
+        self.blocked |= copy_ids(track)
+        self._count_recent()
 
     def _count_recent(self):
         """How many of the last window - 1 tracks share each capped property: with the next
@@ -123,17 +131,33 @@ class History:
         self.recent = Counter(key for heard in recent for key in heard.keys())
 
 
+COPY_FIELDS = ("same_audio", "paired_as_newer", "paired_as_older")
+
+
+def with_copies(tracks):
+    """`tracks` (a Track queryset) with the ids of each one's copies (itself included): the
+    same sha256 or a TrackDuplicate pair, in either direction. Read with the tracks, so a
+    radio step's candidates bring the copies of whichever it picks in the same round trip."""
+    # Unordered: the models' default orderings would join tables for nothing.
+    pairs = TrackDuplicate.objects.order_by()
+    return tracks.annotate(
+        same_audio=ArraySubquery(Track.objects.order_by().filter(sha256=OuterRef("sha256")).values("pk")),
+        paired_as_newer=ArraySubquery(pairs.filter(of_track=OuterRef("pk")).values("track")),
+        paired_as_older=ArraySubquery(pairs.filter(track=OuterRef("pk")).values("of_track")),
+    )
+
+
+def copy_ids(track):
+    """The ids of the copies of `track` (a Track read through with_copies)."""
+    return {copy for name in COPY_FIELDS for copy in getattr(track, name)}
+
+
 def copies_of(heard):
-    """Ids of the tracks that are copies of any of `heard` (Heard): the same sha256 or a
-    TrackDuplicate pair, in either direction; one round trip."""
+    """Ids of the tracks that are copies of any of `heard` (Heard), as with_copies finds them; one round trip."""
     if not heard:
         return set()
-    ids = [track.id for track in heard]
-    # Unordered: the models' default orderings would join tables for nothing.
-    same_audio = Track.objects.filter(sha256__in={track.sha256 for track in heard}).order_by().values_list("pk", flat=True)
-    newer = TrackDuplicate.objects.filter(of_track__in=ids).order_by().values_list("track", flat=True)
-    older = TrackDuplicate.objects.filter(track__in=ids).order_by().values_list("of_track", flat=True)
-    return set(same_audio.union(newer, older))
+    rows = with_copies(Track.objects.filter(pk__in=[track.id for track in heard]).order_by())
+    return {copy for row in rows.values_list(*COPY_FIELDS) for copies in row for copy in copies}
 
 
 def violations(caps, tracks):

@@ -2,7 +2,8 @@
 
 A request's parameters (as the API validated them: ids, numbers, names) become a Seed, Caps
 and the radio's options here, for a stateless request and for a session alike. A session
-keeps its parameters, its random seed and the ids it has served in the cache (Redis), under
+keeps its parameters, its random seed, the ids it has served and its seed's query vectors
+(radio.SeedUnits, read again once the space's embeddings change) in the cache (Redis), under
 an unguessable id (secrets.token_urlsafe), for MESS_RADIO_SESSION_SECONDS after its last
 use. One made by a signed-in user is that user's alone; an anonymous one belongs to whoever
 holds its id. Two `next` calls at the same moment on one session may both read the same
@@ -20,10 +21,9 @@ from django.shortcuts import get_object_or_404
 
 from analysis.models import ClipQuery
 from catalog.models import Track
-from recommendations.listening.radio import Seed, new_random_seed, radio
-from recommendations.listening.rules import MAX_HISTORY, Caps
+from recommendations.listening.radio import Seed, SeedUnits, new_random_seed, radio
+from recommendations.listening.rules import CAP_FIELDS, MAX_HISTORY, Caps
 
-CAP_FIELDS = ("window", "max_per_composer", "max_per_work", "max_per_album", "max_per_dataset")
 SEED_FIELDS = ("track", "start", "end", "clip")
 SESSION_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
 
@@ -35,14 +35,15 @@ class RadioSession:
     parameters: dict  # what the radio was asked for, random_seed included
     played: list[int]  # ids served, oldest first, the last MAX_HISTORY
     expires_at: datetime
+    seed_units: SeedUnits | None = None  # None in a session stored before sessions kept them
 
 
-def radio_for(parameters, *, user, played=(), count=10):
+def radio_for(parameters, *, user, played=(), count=10, seed_units=None):
     """The radio a request asks for: `parameters` as the API validated them (track and clip
     as ids); Http404 for an unknown seed track or a clip the user may not see."""
     options = {name: value for name, value in parameters.items() if name not in CAP_FIELDS + SEED_FIELDS}
-    caps = Caps(**{name: parameters[name] for name in CAP_FIELDS if parameters.get(name) is not None})
-    return radio(seed_of(parameters, user), caps=caps, played=played, count=count, **options)
+    return radio(seed_of(parameters, user), caps=Caps.of(parameters), played=played, count=count,
+                 seed_units=seed_units, **options)
 
 
 def seed_of(parameters, user):
@@ -75,12 +76,13 @@ def get_session(session_id, user):
     state = cache.get(_key(session_id))
     if state is None or (state["owner"] is not None and state["owner"] != user.pk):
         return None
-    return RadioSession(**state)
+    units = state.get("seed_units")
+    return RadioSession(**{**state, "seed_units": SeedUnits(**units) if units else None})
 
 
 def advance(session, *, user, count=10):
     """The session's next `count` tracks, recorded as played (which renews its expiry)."""
-    found = radio_for(session.parameters, user=user, played=session.played, count=count)
+    found = radio_for(session.parameters, user=user, played=session.played, count=count, seed_units=session.seed_units)
     session.expires_at = _expiry()
     _record(session, found)
     return found
@@ -88,6 +90,7 @@ def advance(session, *, user, count=10):
 
 def _record(session, found):
     session.played = (session.played + [r.track.pk for r in found.results])[-MAX_HISTORY:]
+    session.seed_units = found.seed_units
     cache.set(_key(session.id), asdict(session), timeout=settings.MESS_RADIO_SESSION_SECONDS)
 
 

@@ -243,6 +243,39 @@ def test_every_pages_script_runs_again_on_a_second_visit_while_the_player_plays(
     assert page.evaluate(f"() => window.notReloaded === true && !{GP}.paused")
 
 
+def test_a_page_left_by_a_visit_stops_polling(page, tracks, sign_in):
+    """Turbo swaps pages in one window: the clip search's polls (every second while its clip
+    waits for a worker; none runs here) and the jobs page's (every two while a job is queued)
+    end with their page."""
+    make_user("listener")
+    polls = []
+    page.on("request", lambda r: polls.append(r.url) if "/search/clip/" in r.url or "/status.json" in r.url else None)
+    sign_in("listener", "/?sort=title")
+    page.get_by_role("button", name="Play tone 0", exact=True).click()
+    wait_playing(page, tracks[0])
+    page.evaluate("() => { window.notReloaded = true; }")
+    nav = page.get_by_role("navigation", name="Main")
+
+    nav.get_by_role("link", name="Search by clip").click()
+    expect(page.locator("#clip-aspect")).not_to_contain_text("Loading aspects")  # its script runs
+    page.get_by_label("Audio file").set_input_files(
+        files=[{"name": "hum.wav", "mimeType": "audio/wav", "buffer": audio_bytes(tone(seconds=3))}]
+    )
+    page.get_by_role("button", name="Search").click()
+    expect(page.locator("#clip-status")).to_contain_text("Queued")
+    page.wait_for_event("request", lambda r: "/api/v1/search/clip/" in r.url and r.method == "GET")  # it polls
+    nav.get_by_role("link", name="Jobs").click()
+    expect(page.locator("#jobs-board")).to_have_attribute("data-state", "polling")
+    page.wait_for_event("request", lambda r: "/jobs/status.json" in r.url)
+    nav.get_by_role("link", name="Catalogue").click()
+    expect(nav.get_by_role("link", name="Catalogue")).to_have_attribute("aria-current", "page")
+
+    asked_before = len(polls)
+    page.wait_for_timeout(3000)  # a leaked jobs poll at least once, a clip search's three times
+    assert polls[asked_before:] == []
+    assert page.evaluate("() => window.notReloaded === true")  # all visits, no full load
+
+
 def test_the_queues_sign_in_link_returns_to_the_page_shown_now(page, tracks):
     play_from_catalogue(page, tracks[0])
     page.get_by_role("link", name="tone 2").click()  # Turbo: the player stays, drawn on the catalogue

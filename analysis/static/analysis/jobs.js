@@ -12,6 +12,7 @@
   const summary = document.getElementById("jobs-summary");
   const problem = document.getElementById("jobs-refresh-error");
   const rows = Array.from(board.querySelectorAll("tr[data-kind]"));
+  const signal = MESS.pageSignal(); // polling stops when the site's player moves on to another page
 
   const query = new URLSearchParams();
   for (const row of rows) query.append(row.dataset.kind, row.dataset.id);
@@ -52,12 +53,11 @@
   }
 
   function schedule(delay) {
-    setTimeout(() => {
-      if (!board.isConnected) return; // the site's player moved on to another page (Turbo): stop asking
+    MESS.pageTimeout(() => {
       // A hidden tab asks nothing; it catches up as soon as it is shown again.
-      if (document.hidden) document.addEventListener("visibilitychange", refresh, { once: true });
+      if (document.hidden) document.addEventListener("visibilitychange", refresh, { once: true, signal });
       else refresh();
-    }, delay);
+    }, delay, signal);
   }
 
   function showProblem(reason, retry) {
@@ -70,8 +70,9 @@
   async function refresh() {
     let state;
     try {
-      state = await MESS.getJSON(statusUrl);
+      state = await MESS.getJSON(statusUrl, { signal });
     } catch (error) {
+      if (error.name === "AbortError") return;
       if (error.status === 403) showProblem("You are no longer signed in; sign in again and reload the page.", false);
       else showProblem(error.status === undefined ? "The server could not be reached." : error.message, true);
       return;

@@ -40,11 +40,10 @@ window.MESS = (function () {
     return `The server could not answer (HTTP ${status}).`;
   }
 
-  /** GET a JSON url with the session. Rejects with an Error that says in words what went
-   * wrong and carries the HTTP `status` when the server answered; with fetch's own error
-   * (no `status`) when no answer came; with an AbortError when `signal` aborts it. */
-  async function getJSON(url, { signal } = {}) {
-    const response = await fetch(url, { signal, headers: { Accept: "application/json" }, credentials: "same-origin" });
+  /** A fetch response's JSON answer. Rejects with an Error that says in words what went
+   * wrong and carries the HTTP `status` (the server refused, or its answer cannot be read),
+   * or with an AbortError when the request's signal aborts while the body is read. */
+  async function readAnswer(response) {
     let body = null;
     try {
       body = await response.json();
@@ -59,20 +58,22 @@ window.MESS = (function () {
     throw error;
   }
 
+  /** GET a JSON url with the session; resolves to its answer, or rejects as readAnswer
+   * does, with fetch's own error (no `status`) when no answer came, with an AbortError
+   * when `signal` aborts it. */
+  async function getJSON(url, { signal } = {}) {
+    return readAnswer(await fetch(url, { signal, headers: { Accept: "application/json" }, credentials: "same-origin" }));
+  }
+
   /** POST a JSON body to an API url with the session and its CSRF token; resolves to the
-   * JSON answer, or rejects like getJSON with an Error in words that carries `status`. */
+   * JSON answer, or rejects like getJSON. */
   async function postJSON(url, body) {
-    const response = await fetch(url, {
+    return readAnswer(await fetch(url, {
       method: "POST",
       credentials: "same-origin",
       headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": csrfToken() },
       body: JSON.stringify(body),
-    });
-    const answer = await response.json().catch(() => null);
-    if (response.ok && answer !== null) return answer;
-    const error = new Error(response.ok ? "The server's answer could not be read." : apiErrorMessage(response.status, answer));
-    error.status = response.status;
-    throw error;
+    }));
   }
 
   /** The page's CSRF token (from a {% csrf_token %} input: the site's player has one on
@@ -85,10 +86,15 @@ window.MESS = (function () {
 
   /** POSTs a multipart form to an API url with the CSRF token, and calls back with the
    * percentage sent (`progress`), the HTTP status and JSON body, or null (`answered`), or
-   * nothing when the server could not be reached (`unreachable`). Returns the request, so
-   * the caller can abort it or listen for its end. */
-  function postForm(url, body, { progress, answered, unreachable }) {
+   * nothing when the server could not be reached (`unreachable`); none of these once
+   * `signal` aborts it. Returns the request, so the caller can abort it or listen for its end. */
+  function postForm(url, body, { progress, answered, unreachable, signal }) {
     const request = new XMLHttpRequest();
+    if (signal) {
+      const abort = () => request.abort();
+      signal.addEventListener("abort", abort, { once: true });
+      request.addEventListener("loadend", () => signal.removeEventListener("abort", abort));
+    }
     request.open("POST", url);
     request.setRequestHeader("X-CSRFToken", csrfToken());
     request.setRequestHeader("Accept", "application/json");
@@ -145,5 +151,37 @@ window.MESS = (function () {
     };
   }
 
-  return Object.freeze({ clock, el, apiErrorMessage, getJSON, postJSON, csrfToken, postForm, trackLink, trackPlayer });
+  // While the player's queue holds something, Turbo swaps pages in this one window
+  // (player.js) and runs each page's script again, so a page's timers, requests and
+  // listeners on window or document would outlive it. Each page has a signal that aborts
+  // as Turbo renders the next one; a page left by a full load ends with it, never aborted.
+  let page = new AbortController();
+  document.addEventListener("turbo:before-render", () => {
+    page.abort();
+    page = new AbortController();
+  });
+
+  /** The page shown now's signal, for its script to take as it starts: listeners on window
+   * or document get it ({signal}), and so do its requests and timers (pageTimeout). */
+  function pageSignal() {
+    return page.signal;
+  }
+
+  /** setTimeout that stops when `signal` aborts: cleared then, never set once it has.
+   * Returns the timer's id (null when not set). */
+  function pageTimeout(callback, ms, signal) {
+    if (signal.aborted) return null;
+    const cancel = () => clearTimeout(timer);
+    const timer = setTimeout(() => {
+      signal.removeEventListener("abort", cancel);
+      callback();
+    }, ms);
+    signal.addEventListener("abort", cancel, { once: true });
+    return timer;
+  }
+
+  return Object.freeze({
+    clock, el, apiErrorMessage, readAnswer, getJSON, postJSON, csrfToken, postForm, trackLink, trackPlayer,
+    pageSignal, pageTimeout,
+  });
 })();

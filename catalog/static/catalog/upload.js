@@ -14,6 +14,9 @@
   // (the API's per-user rate limit is shared with everything else the curator does).
   const FOLLOW_CYCLE_MS = 2000;
   const FOLLOW_GAP_MS = 500;
+  // Leaving the page for another (the site's player, Turbo) ends its uploads, their queue
+  // and the following, as a full page load would.
+  const signal = MESS.pageSignal();
 
   const config = JSON.parse(document.getElementById("upload-config").textContent);
   const form = document.getElementById("upload-form");
@@ -127,12 +130,10 @@
     if (!typed) return datasetSelect.value;
     const body = new FormData();
     body.append("name", typed);
-    const response = await fetch(config.datasetUrl, {
+    const answer = await MESS.readAnswer(await fetch(config.datasetUrl, {
       method: "POST", body, credentials: "same-origin",
       headers: { "X-CSRFToken": MESS.csrfToken(), Accept: "application/json" },
-    });
-    const answer = await response.json().catch(() => null);
-    if (!response.ok) throw new Error(apiErrorMessage(response.status, answer));
+    }));
     // From now on it is an existing dataset: chosen in the list, the name field emptied.
     if (![...datasetSelect.options].some((option) => option.value === answer.slug)) {
       datasetSelect.append(new Option(answer.name, answer.slug));
@@ -152,7 +153,7 @@
   }
 
   function pump() {
-    while (uploading < CONCURRENT_UPLOADS && queued.length) send(queued.shift());
+    while (!signal.aborted && uploading < CONCURRENT_UPLOADS && queued.length) send(queued.shift());
   }
 
   function send(row) {
@@ -166,6 +167,7 @@
       progress: (percent) => setProgress(row, percent),
       answered: (status, answer) => settle(row, status, answer),
       unreachable: () => setState(row, "error", "Not uploaded", "The server could not be reached."),
+      signal,
     });
     request.addEventListener("loadend", () => {
       uploading -= 1;
@@ -180,7 +182,7 @@
       row.sameAudio = answer.same_audio_as || [];
       showTrack(row, answer);
       following.push(row);
-      if (!followTimer) followTimer = setTimeout(followNext, FOLLOW_CYCLE_MS);
+      if (!followTimer) followTimer = MESS.pageTimeout(followNext, FOLLOW_CYCLE_MS, signal);
     } else if (status === 409 && error && error.existing) {
       setState(row, "duplicate", "Duplicate", `${error.message} `, trackLink(error.existing, "Open the existing track"));
     } else if (status === 400) {
@@ -228,15 +230,16 @@
     const row = following.shift();
     if (!row) return;
     try {
-      showTrack(row, await MESS.getJSON(config.trackApiUrl.replace("{pk}", row.trackId)));
+      showTrack(row, await MESS.getJSON(config.trackApiUrl.replace("{pk}", row.trackId), { signal }));
     } catch (error) {
+      if (error.name === "AbortError") return;
       couldNotCheck(row, error.status === undefined
         ? "the server could not be reached to check its status"
         : `its status could not be checked (HTTP ${error.status})`);
     }
     if (row.status === "imported") following.push(row);
     if (following.length) {
-      followTimer = setTimeout(followNext, Math.max(FOLLOW_GAP_MS, FOLLOW_CYCLE_MS / following.length));
+      followTimer = MESS.pageTimeout(followNext, Math.max(FOLLOW_GAP_MS, FOLLOW_CYCLE_MS / following.length), signal);
     }
   }
 
@@ -292,6 +295,6 @@
   for (const type of ["dragover", "drop"]) {
     window.addEventListener(type, (event) => {
       if (carriesFiles(event)) event.preventDefault();
-    });
+    }, { signal });
   }
 })();

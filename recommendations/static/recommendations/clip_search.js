@@ -57,6 +57,7 @@ function clipSearchPage() {
   // Failed polls in a row (no answer at all) before the page reports the connection lost.
   const POLL_RETRIES = 3;
   const { clock, el } = MESS;
+  const signal = MESS.pageSignal();
   const config = JSON.parse(document.getElementById("clip-config").textContent);
   const byId = (id) => document.getElementById(id);
   const ui = {
@@ -89,6 +90,11 @@ function clipSearchPage() {
   let uploadRequest = null;
   let pollTimer = null;
   let queuedSince = null; // when the followed clip was accepted
+  // The site's player moved on to another page (Turbo): stop searching and recording there.
+  signal.addEventListener("abort", () => {
+    stopActivity();
+    closeRecorder();
+  });
 
   // ---- Status and states -------------------------------------------------------
 
@@ -235,6 +241,10 @@ function clipSearchPage() {
       stream, context, chunks: [], frames: 0, sampleRate: context.sampleRate,
       limitFrames: Math.floor(limitSeconds * context.sampleRate),
     };
+    if (signal.aborted) { // the page was left while the microphone opened
+      closeRecorder();
+      return;
+    }
     stream.getAudioTracks()[0].addEventListener("ended", () => stopRecording("The microphone stopped."));
     ui.record.textContent = "Stop recording";
     showRecordedTime(0);
@@ -251,12 +261,19 @@ function clipSearchPage() {
     if (recorder.frames >= recorder.limitFrames) stopRecording(`Stopped at the ${limitSeconds} second limit.`);
   }
 
-  function stopRecording(reason) {
+  /* Frees the microphone; returns the recording it ends, or null when none runs. */
+  function closeRecorder() {
     const done = recorder;
-    if (!done) return; // the track's "ended" after a stop by the page
+    if (!done) return null;
     recorder = null;
     done.stream.getTracks().forEach((track) => track.stop());
     done.context.close();
+    return done;
+  }
+
+  function stopRecording(reason) {
+    const done = closeRecorder();
+    if (!done) return; // the track's "ended" after a stop by the page
     ui.record.textContent = "Start recording";
 
     const samples = new Float32Array(Math.min(done.frames, done.limitFrames));
@@ -351,7 +368,7 @@ function clipSearchPage() {
   async function poll(mine, misses = 0) {
     let reply;
     try {
-      reply = await MESS.getJSON(detailUrl());
+      reply = await MESS.getJSON(detailUrl(), { signal });
     } catch (error) {
       if (mine !== generation) return;
       // The server's refusal ends the search; a blip with no answer should not cost the

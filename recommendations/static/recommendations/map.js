@@ -126,5 +126,5 @@
     if (event.key !== "Escape") return;
     start = null;
     clear();
-  });
+  }, { signal: MESS.pageSignal() }); // the document outlives the map when the site's player moves on (Turbo)
 })();
