@@ -186,3 +186,49 @@ class PlaylistEntry(models.Model):
 
     def __str__(self):
         return f"{self.playlist} #{self.position}: {self.track}"
+
+
+class ApiKey(models.Model):
+    """A key a player signs in with (the OpenSubsonic apiKeyAuthentication extension).
+    Only its SHA-256 is kept: the key is shown once, when made, and a lost key is revoked
+    and replaced, never recovered (catalog/subsonic/keys.py)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100, help_text="Which player or device uses it.")
+    digest = models.CharField(max_length=64, unique=True)
+    prefix = models.CharField(max_length=12, help_text="The key's first characters, to tell keys apart.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "API key"
+
+    def __str__(self):
+        return f"{self.name} ({self.prefix}…)"
+
+
+class Star(models.Model):
+    """Something a user starred in a player: a track, or an album or artist by its
+    Subsonic id (albums and artists are groupings of tracks, not rows)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="stars")
+    item = models.CharField(max_length=600, help_text="The Subsonic id: a track's pk, or an al-/ar- id.")
+    track = models.ForeignKey(Track, null=True, blank=True, on_delete=models.CASCADE, related_name="stars")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["user", "item"], name="star_unique_per_user")]
+
+
+class Play(models.Model):
+    """A track a user listened to, as a player reported it (Subsonic `scrobble`)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="plays")
+    track = models.ForeignKey(Track, on_delete=models.CASCADE, related_name="plays")
+    played_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-played_at", "-id"]
+        indexes = [models.Index(fields=["user", "track"])]

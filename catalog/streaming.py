@@ -3,7 +3,8 @@
 Browsers' <audio> elements seek by asking for byte ranges, so local files are served
 here with single-range support and validators (ETag, Last-Modified) for caches. Files
 in object storage (S3) are not proxied: the client is redirected to a short-lived
-presigned URL and the bucket answers the range requests itself.
+presigned URL and the bucket answers the range requests itself. serve_track does this for
+the site's player (track_audio) and for Subsonic players (catalog/subsonic/media.py) alike.
 """
 
 import logging
@@ -107,6 +108,17 @@ def _local_file(track):
 @require_safe
 def track_audio(request, pk):
     track = get_object_or_404(Track, pk=pk)
+    try:
+        return serve_track(request, track)
+    except AudioUnavailable as exc:
+        return HttpResponseNotFound(str(exc), content_type="text/plain; charset=utf-8")
+
+
+def serve_track(request, track):
+    """The response to a GET or HEAD (or a POST, which Subsonic players may send) for the
+    track's audio: the file or the Range asked for, 304/412 for conditional requests, 416
+    for a range past the end, or a redirect to object storage. Raises AudioUnavailable
+    when the file cannot be served; each caller answers that in its own protocol."""
     if not isinstance(track.storage, FileSystemStorage):
         # django-storages presigns the URL for AUDIO_URL_EXPIRY_SECONDS; the redirect
         # itself must not be cached longer than the URL lives.
@@ -114,10 +126,7 @@ def track_audio(request, pk):
         response["Cache-Control"] = "no-store"
         return response
 
-    try:
-        path, size, mtime = _local_file(track)
-    except AudioUnavailable as exc:
-        return HttpResponseNotFound(str(exc), content_type="text/plain; charset=utf-8")
+    path, size, mtime = _local_file(track)
     etag = f'"{track.sha256}"'
     validators = {"ETag": etag, "Last-Modified": http_date(mtime), "Accept-Ranges": "bytes"}
 
@@ -145,7 +154,7 @@ def track_audio(request, pk):
             (first, last), status = asked, 206
 
     length = last - first + 1
-    body = _chunks(path, first, length) if request.method == "GET" else ()
+    body = () if request.method == "HEAD" else _chunks(path, first, length)
     response = StreamingHttpResponse(
         body, status=status, content_type=ACCEPTED_FORMATS.get(track.format, "application/octet-stream")
     )

@@ -1,0 +1,213 @@
+"""star, unstar, getStarred, getStarred2, scrobble and setRating; and resolve_item, which
+turns any Subsonic id a player holds (song, album or artist) into what it names.
+
+Stars (catalog.models.Star) are kept by Subsonic id: a song's with its track, and gone
+with it; an album's or an artist's by its `al-`/`ar-` id, which names the grouping
+itself (library.py), so the star returns with the album if its tracks are re-imported.
+The starred lists show what exists now (in the music folder asked for), most recently
+starred first. Ids are self-describing, so `id`, `albumId` and `artistId` each take
+any of the three kinds.
+
+scrobble records one Play per id, at its `time` (milliseconds since 1970, one per id) or
+now; a scrobble sent again with the same time (a player retrying its offline queue) is
+recorded once. `submission=false` is a "now playing" notice: accepted and not recorded,
+as MESS keeps no now-playing list. MESS keeps no ratings: setRating is refused, saying so.
+"""
+
+import operator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import reduce
+
+from django.utils import timezone
+
+from catalog.models import Play, Star
+from catalog.subsonic.library import (
+    ALBUM_PREFIX,
+    ARTIST,
+    ARTIST_PREFIX,
+    VARIOUS_ARTISTS,
+    album_child,
+    album_entry,
+    album_key,
+    albums,
+    artist_entry,
+    artist_id,
+    by_artist,
+    in_folder,
+    iso,
+    parse_album_id,
+    parse_artist_id,
+    parse_song_id,
+    song_entries,
+    songs,
+)
+from catalog.subsonic.protocol import GENERIC, SubsonicError, not_found
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+# --- ids --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Item:
+    id: str  # as library.py writes it, whatever spelling the player sent
+    track: object = None  # the track, for a song
+
+
+def resolve_item(value):
+    """The song, album or artist `value` names; SubsonicError 70 when it names nothing
+    (a malformed id, a failed track, an album or artist without songs)."""
+    if value.startswith(ALBUM_PREFIX):
+        key = parse_album_id(value)
+        if not key.tracks().exists():
+            raise not_found("Album")
+        return Item(key.id)
+    if value.startswith(ARTIST_PREFIX):
+        name = parse_artist_id(value)
+        if not _artist_exists(name):
+            raise not_found("Artist")
+        return Item(artist_id(name))
+    track = parse_song_id(value)
+    return Item(str(track.pk), track)
+
+
+def resolve_items(values):
+    """resolve_item of each of `values`, in order; the songs among them in one query."""
+    found = _songs_by_id(values)
+    return [Item(value, found[value]) if value in found else resolve_item(value) for value in values]
+
+
+def resolve_songs(values):
+    """The tracks these song ids name, in order (repeats kept); 70 for the first that names none."""
+    found = _songs_by_id(values)
+    return [found.get(value) or parse_song_id(value) for value in values]
+
+
+def _songs_by_id(values):
+    # Nine digits always fit a pk; anything else is left to parse_song_id to judge.
+    pks = {int(value) for value in values if value.isascii() and value.isdigit() and len(value) <= 9}
+    return {str(pk): track for pk, track in songs().in_bulk(pks).items()} if pks else {}
+
+
+def _artist_exists(name):
+    if name == VARIOUS_ARTISTS:  # the artist of every album with several
+        return albums().filter(by_artist(name)).exists()
+    # The same answer as by_artist's for anyone else, without grouping every album.
+    return songs().alias(artist_name=ARTIST).filter(artist_name=name).exists()
+
+
+def _ids(params, names=("id", "albumId", "artistId")):
+    values = [value for name in names for value in params.list(name)]
+    if not values:
+        params.required(names[0])  # raises: error 10
+    return values
+
+
+# --- stars ------------------------------------------------------------------------------
+
+
+def star(call):
+    items = resolve_items(_ids(call.params))
+    Star.objects.bulk_create(  # a second star keeps the first one's date
+        [Star(user=call.user, item=item.id, track=item.track) for item in items], ignore_conflicts=True
+    )
+    return {}
+
+
+def unstar(call):
+    items = resolve_items(_ids(call.params))
+    Star.objects.filter(user=call.user, item__in=[item.id for item in items]).delete()
+    return {}
+
+
+def get_starred2(call):
+    artists, album_rows, songs_ = _starred(call)
+    return {"starred2": {
+        "artist": [artist_entry(name, count, starred=when) for name, when, count in artists],
+        "album": [album_entry(row, starred=when) for row, when in album_rows],
+        "song": songs_,
+    }}
+
+
+def get_starred(call):
+    """getStarred2's content in the folder-based shape: albums as directories."""
+    artists, album_rows, songs_ = _starred(call)
+    return {"starred": {
+        "artist": [{"id": artist_id(name), "name": name, "starred": iso(when)} for name, when, _ in artists],
+        "album": [album_child(row, starred=when) for row, when in album_rows],
+        "song": songs_,
+    }}
+
+
+def _starred(call):
+    """What the caller starred that exists now (in the music folder asked for), most
+    recent first: [(artist name, when, album count)], [(album row, when)], song entries."""
+    tracks = in_folder(songs(), call.params)
+    artists, albums_, track_ids = {}, {}, []
+    for item, track_id, when in Star.objects.filter(user=call.user).values_list("item", "track_id", "created_at"):
+        if track_id is not None:
+            track_ids.append(track_id)
+        elif item.startswith(ALBUM_PREFIX):
+            albums_[parse_album_id(item)] = when
+        elif item.startswith(ARTIST_PREFIX):
+            artists[parse_artist_id(item)] = when
+    found = tracks.in_bulk(track_ids)
+    entries = song_entries(call.user, [found[pk] for pk in track_ids if pk in found])
+    return _artist_rows(tracks, artists), _album_rows(call.user, tracks, albums_), entries
+
+
+def _album_rows(user, tracks, starred):
+    if not starred:
+        return []
+    rows = albums(tracks.filter(reduce(operator.or_, (key.q for key in starred))), user=user)
+    by_key = {album_key(row): row for row in rows}
+    return [(by_key[key], when) for key, when in starred.items() if key in by_key]
+
+
+def _artist_rows(tracks, starred):
+    # Counted as getArtist lists them: one query each, and people star few artists.
+    counted = ((name, when, albums(tracks).filter(by_artist(name)).count()) for name, when in starred.items())
+    return [row for row in counted if row[2]]
+
+
+# --- plays and ratings ------------------------------------------------------------------
+
+
+def scrobble(call):
+    tracks = resolve_songs(_ids(call.params, ("id",)))
+    if not call.params.bool("submission", True):
+        return {}
+    times = call.params.list("time")
+    if times and len(times) != len(tracks):
+        raise SubsonicError(GENERIC, f"Send one 'time' per 'id' ({len(tracks)}), or none; got {len(times)}.")
+    moments = [_moment(time) for time in times] if times else [timezone.now()] * len(tracks)
+    plays = dict.fromkeys(zip(tracks, moments))  # each (track, moment) once, in order
+    recorded = set(Play.objects.filter(
+        user=call.user, track__in={track for track, _ in plays}, played_at__in=set(moments),
+    ).values_list("track_id", "played_at"))
+    Play.objects.bulk_create(
+        Play(user=call.user, track=track, played_at=when) for track, when in plays if (track.pk, when) not in recorded
+    )
+    return {}
+
+
+def _moment(value):
+    try:
+        return EPOCH + timedelta(milliseconds=int(value))  # exact, where a float would round
+    except (ValueError, OverflowError):
+        raise SubsonicError(GENERIC, f"Parameter 'time' must be milliseconds since 1970, not {value[:40]!r}.") from None
+
+
+def set_rating(call):
+    raise SubsonicError(GENERIC, "MESS keeps no ratings; star what you like instead (star).")
+
+
+ENDPOINTS = {
+    "star": star,
+    "unstar": unstar,
+    "getStarred": get_starred,
+    "getStarred2": get_starred2,
+    "scrobble": scrobble,
+    "setRating": set_rating,
+}

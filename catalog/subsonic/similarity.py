@@ -1,0 +1,178 @@
+"""getSonicSimilarTracks and findSonicPath (OpenSubsonic's sonicSimilarity extension),
+getSimilarSongs, getSimilarSongs2 and getTopSongs.
+
+Similar means what it means everywhere in MESS: the recommender's score, a weighted sum of
+per-layer cosines (weights summing to 1, so in [-1, 1]), by the default aspect or by the one a
+client names with MESS's own `aspect=` parameter (players that do not know it never send it; an
+unknown one is error 0 naming the known ones).
+- `similarity` (OpenSubsonic: 1 the same song, 0 the most different) is (1 + score) / 2: the
+  same recording 1, a track orthogonal to the query 0.5, the opposite direction 0. It is a fixed
+  mapping, not a rank: two answers' similarities compare. For a path it is each song's
+  similarity to the start song, as the specification says.
+- A path is findSonicPath's `count` songs in all: the start song, then MESS's listening path
+  (recommendations/listening/paths.py: steps towards slerped targets, caps on composer, work and
+  album), then the end song. `count` below 2 still answers both ends.
+- getSimilarSongs(2) for a song is its similar tracks; for an album or an artist, the tracks
+  nearest the mean direction of its analysed tracks (up to MAX_GROUP_SEED of them), its own
+  tracks among them (Subsonic's "songs by the artist and similar artists"); a group seed
+  answers at most the recommender's page for a query that is not a track (MAX_K). Various
+  Artists plays nothing itself: its similar songs are none.
+- A song MESS cannot compare yet (not analysed in the active embedding space, or no space at
+  all) gets an empty answer, not an error: what Navidrome answers when it cannot, and what a
+  player shows as "nothing similar" rather than as a failure.
+- getTopSongs orders an artist's songs by their plays (scrobbles, all users), then by title;
+  `id` belongs to the topSongsByArtistId extension, which MESS does not advertise.
+"""
+
+import numpy as np
+from django.db.models import Count
+
+from analysis.models import TrackEmbedding
+from catalog.models import Track
+from catalog.subsonic.annotation import resolve_item
+from catalog.subsonic.library import (
+    ALBUM_PREFIX,
+    ARTIST,
+    parse_album_id,
+    parse_artist_id,
+    parse_song_id,
+    song_entries,
+    songs,
+)
+from catalog.subsonic.protocol import GENERIC, SubsonicError
+from recommendations.listening.paths import MAX_STEPS, track_path
+from recommendations.listening.radio import Seed, seed_vectors
+from recommendations.recommender import (
+    MAX_K,
+    RecommendationError,
+    prepare_query,
+    query_units,
+    query_vectors,
+    similar_to_vectors,
+    similar_tracks,
+)
+
+MAX_COUNT = 500  # as Navidrome caps its lists
+MAX_GROUP_SEED = 100  # an album's or artist's first tracks (by id) make its seed
+# Refusals that mean "nothing to compare yet" rather than a wrong request.
+CANNOT_COMPARE = {"no_space", "no_embeddings"}
+
+
+def similarity(score):
+    """A weighted cosine in [-1, 1] as OpenSubsonic's similarity in [0, 1]."""
+    return round(min(max((1.0 + score) / 2.0, 0.0), 1.0), 4)
+
+
+def get_sonic_similar_tracks(call):
+    track = parse_song_id(call.params.required("id"))
+    count = call.params.int("count", 10, maximum=MAX_COUNT)
+    return _matches(call.user, _comparing(lambda: similar_to_track(track, aspect=_aspect(call), count=count)))
+
+
+def find_sonic_path(call):
+    start = parse_song_id(call.params.required("startSongId"))
+    end = parse_song_id(call.params.required("endSongId"))
+    count = call.params.int("count", 25, minimum=2, maximum=MAX_STEPS + 2)
+    return _matches(call.user, _comparing(lambda: sonic_path(start, end, aspect=_aspect(call), count=count)))
+
+
+def sonic_path(start, end, *, aspect, count):
+    """[(track, score to the start)]: `start`, up to count - 2 steps, `end`."""
+    space, weights, _description = prepare_query(None, layer=None, aspect=aspect, mix=None, k=1, diversity=0.0)
+    start_units, end_units = (query_units(seed_vectors(Seed(track), space, weights), weights) for track in (start, end))
+    steps = track_path(start, end, space=space, aspect=aspect, steps=count - 2).steps if count > 2 else []
+    to_end = sum(weight * float(np.dot(start_units[layer], end_units[layer])) for layer, weight in weights.items())
+    middle = [(step.recommendation.track, step.score_to_start) for step in steps]
+    return [(start, 1.0), *_playable(middle), (end, to_end)]
+
+
+def similar_to_track(track, *, aspect, count):
+    """Up to `count` [(track, score)] most similar to `track`, read page by page (a page holds MAX_K)."""
+    found, offset = [], 0
+    while offset is not None and len(found) < count:
+        page = similar_tracks(track, aspect=aspect, k=min(MAX_K, count - len(found)), offset=offset)
+        found += _playable((r.track, r.score) for r in page.results)
+        offset = page.next_offset
+    return found
+
+
+def similar_to_group(tracks, *, aspect, count):
+    """Up to min(count, MAX_K) [(track, score)] nearest the mean direction of `tracks`' vectors."""
+    space, weights, _description = prepare_query(None, layer=None, aspect=aspect, mix=None, k=1, diversity=0.0)
+    analysed = tracks.filter(pk__in=TrackEmbedding.objects.filter(space=space).values("track_id"))
+    units = [query_units(query_vectors(track, space, weights), weights)
+             for track in analysed.order_by("pk")[:MAX_GROUP_SEED]]
+    if not units:
+        raise RecommendationError("no_embeddings", f"None of these tracks has embeddings in {space} yet.")
+    mean = {layer: np.mean([unit[layer] for unit in units], axis=0) for layer in weights}
+    found = similar_to_vectors(mean, space=space, aspect=aspect, k=MAX_K)  # the whole page: room for _playable
+    return _playable((r.track, r.score) for r in found.results)[:count]
+
+
+def _similar_songs(call, element):
+    item = resolve_item(call.params.required("id"))
+    count = call.params.int("count", 50, maximum=MAX_COUNT)
+    aspect = _aspect(call)
+    if item.track is not None:
+        found = _comparing(lambda: similar_to_track(item.track, aspect=aspect, count=count))
+    else:
+        found = _comparing(lambda: similar_to_group(_group_tracks(item.id), aspect=aspect, count=count))
+    return {element: {"song": song_entries(call.user, [track for track, _score in found])}}
+
+
+def get_similar_songs(call):
+    return _similar_songs(call, "similarSongs")
+
+
+def get_similar_songs2(call):
+    return _similar_songs(call, "similarSongs2")
+
+
+def get_top_songs(call):
+    name = call.params.required("artist")
+    count = call.params.int("count", 50, maximum=MAX_COUNT)
+    tracks = (songs().annotate(artist_name=ARTIST, plays_count=Count("plays"))
+              .filter(artist_name__iexact=name).order_by("-plays_count", "title", "pk")[:count])
+    return {"topSongs": {"song": song_entries(call.user, tracks)}}
+
+
+def _group_tracks(item_id):
+    """The songs an album or artist id groups (none for Various Artists, who plays nothing itself)."""
+    if item_id.startswith(ALBUM_PREFIX):
+        return parse_album_id(item_id).tracks()
+    return songs().alias(artist_name=ARTIST).filter(artist_name=parse_artist_id(item_id))
+
+
+def _aspect(call):
+    return call.params.get("aspect") or None
+
+
+def _comparing(find):
+    """find()'s answer; nothing when there is nothing to compare yet; a wrong request as error 0."""
+    try:
+        return find()
+    except RecommendationError as error:
+        if error.code in CANNOT_COMPARE:
+            return []
+        raise SubsonicError(GENERIC, error.message) from error
+
+
+def _playable(pairs):
+    # A track whose re-extraction failed keeps its older embeddings, but is no song any more.
+    return [(track, score) for track, score in pairs if track.status != Track.Status.FAILED]
+
+
+def _matches(user, pairs):
+    """sonicMatch for [(track, score)]: each song with its similarity."""
+    entries = song_entries(user, [track for track, _score in pairs])
+    return {"sonicMatch": [{"entry": entry, "similarity": similarity(score)}
+                           for entry, (_track, score) in zip(entries, pairs)]}
+
+
+ENDPOINTS = {
+    "getSonicSimilarTracks": get_sonic_similar_tracks,
+    "findSonicPath": find_sonic_path,
+    "getSimilarSongs": get_similar_songs,
+    "getSimilarSongs2": get_similar_songs2,
+    "getTopSongs": get_top_songs,
+}

@@ -1,0 +1,35 @@
+"""ping, getLicense, getOpenSubsonicExtensions, tokenInfo."""
+
+from analysis.services import active_space
+
+EXTENSIONS = [
+    {"name": "apiKeyAuthentication", "versions": [1]},
+    {"name": "formPost", "versions": [1]},
+    {"name": "sonicSimilarity", "versions": [1]},
+]
+
+
+def ping(call):
+    return {}
+
+
+def get_license(call):
+    return {"license": {"valid": True}}  # free software: nothing to license
+
+
+def get_open_subsonic_extensions(call):
+    # Players offer sonic features when advertised: not before there is a space to compare tracks in.
+    sonic = active_space() is not None
+    return {"openSubsonicExtensions": [e for e in EXTENSIONS if sonic or e["name"] != "sonicSimilarity"]}
+
+
+def token_info(call):
+    return {"tokenInfo": {"username": call.user.get_username()}}
+
+
+ENDPOINTS = {
+    "ping": ping,
+    "getLicense": get_license,
+    "getOpenSubsonicExtensions": get_open_subsonic_extensions,
+    "tokenInfo": token_info,
+}

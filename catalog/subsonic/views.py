@@ -1,0 +1,72 @@
+"""One view for every /rest/ endpoint: parse, authenticate, throttle, dispatch, render."""
+
+from dataclasses import dataclass
+
+from django.contrib.auth.models import AnonymousUser
+from django.http import HttpResponseBase
+from django.views.decorators.csrf import csrf_exempt
+
+from catalog.subsonic import annotation, browsing, media, playlists, searching, similarity, system
+from catalog.subsonic.auth import authenticate_call
+from catalog.subsonic.protocol import GENERIC, Params, SubsonicError, render, render_error
+from messsite.throttling import AnonThrottle, UserThrottle
+
+ENDPOINTS = {
+    **system.ENDPOINTS,
+    **browsing.ENDPOINTS,
+    **searching.ENDPOINTS,
+    **media.ENDPOINTS,
+    **playlists.ENDPOINTS,
+    **annotation.ENDPOINTS,
+    **similarity.ENDPOINTS,
+}
+# Answered without credentials: a client asks what the server supports before signing in.
+PUBLIC = {"getOpenSubsonicExtensions"}
+
+
+@dataclass(frozen=True)
+class Call:
+    """What an endpoint function receives."""
+
+    request: object
+    params: Params
+    user: object
+
+
+@csrf_exempt  # credentials travel in the parameters, never in a cookie
+def endpoint(request, name):
+    name = name.removesuffix(".view")  # clients use both spellings
+    params = Params(request)
+    if request.method not in ("GET", "HEAD", "POST"):
+        return render_error(params, SubsonicError(GENERIC, f"{request.method} is not used by the Subsonic API; "
+                                                           "use GET or a form POST.", status=405))
+    function = ENDPOINTS.get(name)
+    user, refusal = None, None
+    if function is None:
+        refusal = SubsonicError(GENERIC, f"MESS does not implement '{name[:64]}'; docs/subsonic.md lists what it "
+                                         "does.", status=404)
+    elif name not in PUBLIC:
+        try:
+            user = authenticate_call(request, params)
+        except SubsonicError as error:
+            refusal = error
+    request.user = user if user is not None else AnonymousUser()  # a site cookie counts for nothing here
+    throttled = _throttled(request, user)
+    if throttled:
+        return render_error(params, throttled)
+    if refusal:
+        return render_error(params, refusal)
+    try:
+        answer = function(Call(request, params, user))
+    except SubsonicError as error:
+        return render_error(params, error)
+    return answer if isinstance(answer, HttpResponseBase) else render(params, answer)
+
+
+def _throttled(request, user):
+    """The API's rate limits (per user once signed in, else per address), as a refusal."""
+    throttle = UserThrottle() if user is not None else AnonThrottle()
+    if throttle.allow_request(request, None):
+        return None
+    wait = round(throttle.wait())
+    return SubsonicError(GENERIC, f"Too many requests; try again in {wait} s.", status=429, retry_after=wait)
