@@ -113,10 +113,16 @@ def similar_tracks(
     same_work = track if exclude_same_work and track.work else None
     composers = _composers(composer)
     allowed = allowed_ids(dataset=dataset, composers=composers, same_work_as=same_work)
+    return _page(track, space, stored, weights, description, k=k, offset=offset, diversity=diversity, allowed=allowed,
+                 composers=composers)
+
+
+def _page(track, space, vectors, weights, description, *, k, offset, diversity, allowed, composers):
+    """The SimilarTracks page from `offset` of the ranking near `vectors` (never `track`)."""
     depth = min(offset + k, settings.MESS_SIMILAR_MAX_DEPTH)  # a page across the limit stops at it
     results, more = _rank(
-        space, stored, weights, description, k=depth - offset, offset=offset, diversity=diversity, allowed=allowed,
-        exclude={track.pk},
+        space, vectors, weights, description, k=depth - offset, offset=offset, diversity=diversity, allowed=allowed,
+        exclude={track.pk} if track is not None else set(),
     )
     return SimilarTracks(
         track=track, space=space, layers=weights, description=description, results=results,
@@ -135,20 +141,17 @@ def query_vectors(track, space, layers):
 
 
 def similar_to_vectors(
-    vectors, *, space, layer=None, aspect=None, mix=None, k=10, diversity=0.0, dataset=None, composer=None
+    vectors, *, space, layer=None, aspect=None, mix=None, k=10, diversity=0.0, dataset=None, composer=None, offset=0
 ):
-    """Like similar_tracks, for a query that is not a catalogue track (a search clip):
-    `vectors` is [layers, dim] in `space`, one query vector per layer; nothing is excluded."""
+    """Like similar_tracks, for a query that is not a catalogue track (a search clip, an
+    album's mean): `vectors` is [layers, dim] in `space`, one query vector per layer;
+    nothing is excluded."""
     space, weights, description = prepare_query(space, layer=layer, aspect=aspect, mix=mix, k=k, diversity=diversity)
+    _check_offset(offset)
     composers = _composers(composer)
     allowed = allowed_ids(dataset=dataset, composers=composers, same_work_as=None)
-    results, _more = _rank(
-        space, vectors, weights, description, k=k, offset=0, diversity=diversity, allowed=allowed, exclude=set()
-    )
-    return SimilarTracks(
-        track=None, space=space, layers=weights, description=description, results=results,
-        order=_order(diversity), composers=composers,
-    )
+    return _page(None, space, vectors, weights, description, k=k, offset=offset, diversity=diversity, allowed=allowed,
+                 composers=composers)
 
 
 def prepare_query(space, *, layer, aspect, mix, k, diversity):

@@ -177,7 +177,7 @@ def test_a_path_by_another_aspect_takes_another_way(half_circle, key):
     failed(rest("findSonicPath", key, startSongId=start.pk, endSongId=end.pk, aspect="nope"), 0)
 
 
-def test_similar_songs_of_a_song_album_and_artist(half_circle, space, dataset, key):
+def test_similar_songs_of_a_song_album_and_artist(half_circle, space, dataset, key, monkeypatch):
     songs = ok(rest("getSimilarSongs2", key, id=half_circle[0].pk, count=3), "getSimilarSongs2")["similarSongs2"]["song"]
     assert [song["title"] for song in songs] == ["20", "40", "60"]
     assert ok(rest("getSimilarSongs", key, id=half_circle[0].pk, count=3), "getSimilarSongs")["similarSongs"] == \
@@ -187,6 +187,11 @@ def test_similar_songs_of_a_song_album_and_artist(half_circle, space, dataset, k
     album = [add(space, dataset, f"album {angle}", unit(angle), album="Between") for angle in (50, 70)]
     by_album = ok(rest("getSimilarSongs2", key, id=album_of(album[0]).id, count=3))["similarSongs2"]["song"]
     assert by_album[0]["title"] == "60" and {song["title"] for song in by_album[1:]} == {"album 50", "album 70"}
+    whole = ok(rest("getSimilarSongs2", key, id=album_of(album[0]).id, count=500))["similarSongs2"]["song"]
+    monkeypatch.setattr(sonic, "MAX_K", 3)  # a group's answer reads the recommender's pages too
+    assert ok(rest("getSimilarSongs2", key, id=album_of(album[0]).id, count=500))["similarSongs2"]["song"] == whole
+    assert len(whole) == len(ANGLES) + 2
+    monkeypatch.undo()
     for angle in (130, 150):
         add(space, dataset, f"quartet {angle}", unit(angle), performer="Quartet")
     by_artist = ok(rest("getSimilarSongs", key, id=artist_id("Quartet"), count=3))["similarSongs"]["song"]

@@ -1,5 +1,4 @@
-"""star, unstar, getStarred, getStarred2, scrobble and setRating; and resolve_item, which
-turns any Subsonic id a player holds (song, album or artist) into what it names.
+"""star, unstar, getStarred, getStarred2, scrobble and setRating.
 
 Stars (catalog.models.Star) are kept by Subsonic id: a song's with its track, and gone
 with it; an album's or an artist's by its `al-`/`ar-` id, which names the grouping
@@ -15,7 +14,6 @@ as MESS keeps no now-playing list. MESS keeps no ratings: setRating is refused, 
 """
 
 import operator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import reduce
 
@@ -24,9 +22,7 @@ from django.utils import timezone
 from catalog.models import Play, Star
 from catalog.subsonic.library import (
     ALBUM_PREFIX,
-    ARTIST,
     ARTIST_PREFIX,
-    VARIOUS_ARTISTS,
     album_child,
     album_entry,
     album_key,
@@ -38,64 +34,14 @@ from catalog.subsonic.library import (
     iso,
     parse_album_id,
     parse_artist_id,
-    parse_song_id,
+    resolve_items,
+    resolve_songs,
     song_entries,
     songs,
 )
-from catalog.subsonic.protocol import GENERIC, SubsonicError, not_found
+from catalog.subsonic.protocol import GENERIC, SubsonicError
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-# --- ids --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Item:
-    id: str  # as library.py writes it, whatever spelling the player sent
-    track: object = None  # the track, for a song
-
-
-def resolve_item(value):
-    """The song, album or artist `value` names; SubsonicError 70 when it names nothing
-    (a malformed id, a failed track, an album or artist without songs)."""
-    if value.startswith(ALBUM_PREFIX):
-        key = parse_album_id(value)
-        if not key.tracks().exists():
-            raise not_found("Album")
-        return Item(key.id)
-    if value.startswith(ARTIST_PREFIX):
-        name = parse_artist_id(value)
-        if not _artist_exists(name):
-            raise not_found("Artist")
-        return Item(artist_id(name))
-    track = parse_song_id(value)
-    return Item(str(track.pk), track)
-
-
-def resolve_items(values):
-    """resolve_item of each of `values`, in order; the songs among them in one query."""
-    found = _songs_by_id(values)
-    return [Item(value, found[value]) if value in found else resolve_item(value) for value in values]
-
-
-def resolve_songs(values):
-    """The tracks these song ids name, in order (repeats kept); 70 for the first that names none."""
-    found = _songs_by_id(values)
-    return [found.get(value) or parse_song_id(value) for value in values]
-
-
-def _songs_by_id(values):
-    # Nine digits always fit a pk; anything else is left to parse_song_id to judge.
-    pks = {int(value) for value in values if value.isascii() and value.isdigit() and len(value) <= 9}
-    return {str(pk): track for pk, track in songs().in_bulk(pks).items()} if pks else {}
-
-
-def _artist_exists(name):
-    if name == VARIOUS_ARTISTS:  # the artist of every album with several
-        return albums().filter(by_artist(name)).exists()
-    # The same answer as by_artist's for anyone else, without grouping every album.
-    return songs().alias(artist_name=ARTIST).filter(artist_name=name).exists()
-
 
 def _ids(params, names=("id", "albumId", "artistId")):
     values = [value for name in names for value in params.list(name)]

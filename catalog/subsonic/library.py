@@ -162,6 +162,62 @@ def _decode(value, prefix):
         return None
 
 
+# --- any id a player holds --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Item:
+    id: str  # as library.py writes it, whatever spelling the player sent
+    track: object = None  # the track, for a song
+
+
+def resolve_item(value):
+    """The song, album or artist `value` names; SubsonicError 70 when it names nothing
+    (a malformed id, a failed track, an album or artist without songs)."""
+    if value.startswith(ALBUM_PREFIX):
+        key = parse_album_id(value)
+        if not key.tracks().exists():
+            raise not_found("Album")
+        return Item(key.id)
+    if value.startswith(ARTIST_PREFIX):
+        name = parse_artist_id(value)
+        if not _artist_exists(name):
+            raise not_found("Artist")
+        return Item(artist_id(name))
+    track = parse_song_id(value)
+    return Item(str(track.pk), track)
+
+
+def resolve_items(values):
+    """resolve_item of each of `values`, in order; the songs among them in one query."""
+    found = _songs_by_id(values)
+    return [Item(value, found[value]) if value in found else resolve_item(value) for value in values]
+
+
+def resolve_songs(values):
+    """The tracks these song ids name, in order (repeats kept); 70 for the first that names none."""
+    found = _songs_by_id(values)
+    return [found.get(value) or parse_song_id(value) for value in values]
+
+
+def _songs_by_id(values):
+    # Nine digits always fit a pk; anything else is left to parse_song_id to judge.
+    pks = {int(value) for value in values if value.isascii() and value.isdigit() and len(value) <= 9}
+    return {str(pk): track for pk, track in songs().in_bulk(pks).items()} if pks else {}
+
+
+def artist_songs(name):
+    """The songs of artist `name` (none for Various Artists, who plays nothing itself)."""
+    return songs().alias(artist_name=ARTIST).filter(artist_name=name)
+
+
+def _artist_exists(name):
+    if name == VARIOUS_ARTISTS:  # the artist of every album with several
+        return albums().filter(by_artist(name)).exists()
+    # The same answer as by_artist's for anyone else, without grouping every album.
+    return artist_songs(name).exists()
+
+
 # --- the user's own marks ---------------------------------------------------------------
 
 

@@ -14,9 +14,8 @@ unknown one is error 0 naming the known ones).
   album), then the end song. `count` below 2 still answers both ends.
 - getSimilarSongs(2) for a song is its similar tracks; for an album or an artist, the tracks
   nearest the mean direction of its analysed tracks (up to MAX_GROUP_SEED of them), its own
-  tracks among them (Subsonic's "songs by the artist and similar artists"); a group seed
-  answers at most the recommender's page for a query that is not a track (MAX_K). Various
-  Artists plays nothing itself: its similar songs are none.
+  tracks among them (Subsonic's "songs by the artist and similar artists"). Various Artists
+  plays nothing itself: its similar songs are none.
 - A song MESS cannot compare yet (not analysed in the active embedding space, or no space at
   all) gets an empty answer, not an error: what Navidrome answers when it cannot, and what a
   player shows as "nothing similar" rather than as a failure.
@@ -29,13 +28,14 @@ from django.db.models import Count
 
 from analysis.models import TrackEmbedding
 from catalog.models import Track
-from catalog.subsonic.annotation import resolve_item
 from catalog.subsonic.library import (
     ALBUM_PREFIX,
     ARTIST,
+    artist_songs,
     parse_album_id,
     parse_artist_id,
     parse_song_id,
+    resolve_item,
     song_entries,
     songs,
 )
@@ -87,17 +87,12 @@ def sonic_path(start, end, *, aspect, count):
 
 
 def similar_to_track(track, *, aspect, count):
-    """Up to `count` [(track, score)] most similar to `track`, read page by page (a page holds MAX_K)."""
-    found, offset = [], 0
-    while offset is not None and len(found) < count:
-        page = similar_tracks(track, aspect=aspect, k=min(MAX_K, count - len(found)), offset=offset)
-        found += _playable((r.track, r.score) for r in page.results)
-        offset = page.next_offset
-    return found
+    """Up to `count` [(track, score)] most similar to `track`."""
+    return _pages(lambda k, offset: similar_tracks(track, aspect=aspect, k=k, offset=offset), count)
 
 
 def similar_to_group(tracks, *, aspect, count):
-    """Up to min(count, MAX_K) [(track, score)] nearest the mean direction of `tracks`' vectors."""
+    """Up to `count` [(track, score)] nearest the mean direction of `tracks`' vectors."""
     space, weights, _description = prepare_query(None, layer=None, aspect=aspect, mix=None, k=1, diversity=0.0)
     analysed = tracks.filter(pk__in=TrackEmbedding.objects.filter(space=space).values("track_id"))
     units = [query_units(query_vectors(track, space, weights), weights)
@@ -105,8 +100,18 @@ def similar_to_group(tracks, *, aspect, count):
     if not units:
         raise RecommendationError("no_embeddings", f"None of these tracks has embeddings in {space} yet.")
     mean = {layer: np.mean([unit[layer] for unit in units], axis=0) for layer in weights}
-    found = similar_to_vectors(mean, space=space, aspect=aspect, k=MAX_K)  # the whole page: room for _playable
-    return _playable((r.track, r.score) for r in found.results)[:count]
+    return _pages(lambda k, offset: similar_to_vectors(mean, space=space, aspect=aspect, k=k, offset=offset), count)
+
+
+def _pages(find, count):
+    """Up to `count` playable [(track, score)] from find(k, offset), read page by page (a
+    page holds at most MAX_K)."""
+    found, offset = [], 0
+    while offset is not None and len(found) < count:
+        page = find(min(MAX_K, count - len(found)), offset)
+        found += _playable((r.track, r.score) for r in page.results)
+        offset = page.next_offset
+    return found
 
 
 def _similar_songs(call, element):
@@ -140,7 +145,7 @@ def _group_tracks(item_id):
     """The songs an album or artist id groups (none for Various Artists, who plays nothing itself)."""
     if item_id.startswith(ALBUM_PREFIX):
         return parse_album_id(item_id).tracks()
-    return songs().alias(artist_name=ARTIST).filter(artist_name=parse_artist_id(item_id))
+    return artist_songs(parse_artist_id(item_id))
 
 
 def _aspect(call):
