@@ -168,3 +168,13 @@ def test_text_no_xml_can_carry_is_replaced_not_sent():
     params = Params(RequestFactory().get("/rest/x"))
     xml = render(params, {"song": {"title": "bad\x01title & <more>"}}).content.decode()
     assert 'title="bad\ufffdtitle &amp; &lt;more&gt;"' in xml
+
+
+@pytest.mark.parametrize("name, element", [
+    ("getPodcasts", "podcasts"), ("getNewestPodcasts", "newestPodcasts"),
+    ("getInternetRadioStations", "internetRadioStations"),
+])
+def test_what_mess_has_none_of_is_an_empty_list(name, element):
+    key = api_key_for(make_user())
+    assert ok(rest(name, key), name)[element] == {}
+    assert_xml_conforms(rest(name, key, f=None).content)

@@ -233,3 +233,26 @@ def test_a_track_that_failed_since_it_was_analysed_is_no_song(half_circle, key):
     assert [song["title"] for song in songs] == ["40", "60"]
     by_artist = ok(rest("getSimilarSongs2", key, id=artist_id("40"), count=2))["similarSongs2"]["song"]
     assert [song["title"] for song in by_artist] == ["40", "60"]  # "20" is as near as "60", and older
+
+
+def test_similar_artists_are_those_of_the_songs_that_sound_like_the_artists_own(space, dataset, key):
+    # Each artist plays two tracks near one angle: Ann near 0, Bob near 40, Cy near 100, Di near 160.
+    for name, angle in (("Ann", 0), ("Bob", 40), ("Cy", 100), ("Di", 160)):
+        for offset in (-5, 5):
+            add(space, dataset, f"{name} {angle + offset}", unit(angle + offset), performer=name, album=name)
+    info = ok(rest("getArtistInfo2", key, id=artist_id("Ann")), "getArtistInfo2")["artistInfo2"]
+    assert [artist["name"] for artist in info["similarArtist"]] == ["Bob", "Cy", "Di"]
+    assert info["similarArtist"][0] == {"id": artist_id("Bob"), "name": "Bob", "coverArt": artist_id("Bob"),
+                                        "albumCount": 1}
+    nearest = ok(rest("getArtistInfo", key, id=artist_id("Di"), count=1), "getArtistInfo")["artistInfo"]
+    assert nearest["similarArtist"] == [{"id": artist_id("Cy"), "name": "Cy"}]
+    assert_xml_conforms(rest("getArtistInfo2", key, f=None, id=artist_id("Ann")).content)
+    assert_xml_conforms(rest("getArtistInfo", key, f=None, id=artist_id("Ann")).content)
+    failed(rest("getArtistInfo2", key, id=artist_id("Nobody")), 70)
+    failed(rest("getArtistInfo2", key), 10)
+
+
+def test_album_info_is_empty_but_answers_for_a_known_album(half_circle, key):
+    assert ok(rest("getAlbumInfo2", key, id=album_of(half_circle[0]).id), "getAlbumInfo")["albumInfo"] == {}
+    assert_xml_conforms(rest("getAlbumInfo", key, f=None, id=album_of(half_circle[0]).id).content)
+    failed(rest("getAlbumInfo2", key, id="al-nothing"), 70)

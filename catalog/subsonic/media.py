@@ -23,8 +23,7 @@ from django.http import HttpResponse
 from django.utils.cache import get_conditional_response, patch_cache_control
 
 from catalog.streaming import AudioUnavailable, serve_track
-from catalog.subsonic.library import resolve_item
-from catalog.subsonic.library import album_of, parse_song_id
+from catalog.subsonic.library import album_of, parse_song_id, resolve_item
 from catalog.subsonic.protocol import NOT_FOUND, SubsonicError
 
 DEFAULT_SIZE, MIN_SIZE, MAX_SIZE = 600, 16, 1200

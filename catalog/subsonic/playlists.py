@@ -21,8 +21,7 @@ from django.db.models.functions import Coalesce
 from catalog.models import Playlist, PlaylistEntry
 from catalog.playlists import services
 from catalog.playlists.selectors import listed_playlists, visible_playlists
-from catalog.subsonic.library import resolve_songs
-from catalog.subsonic.library import album_of, iso, song_entries, songs
+from catalog.subsonic.library import album_of, iso, resolve_songs, song_entries, songs
 from catalog.subsonic.protocol import GENERIC, MISSING_PARAMETER, NOT_AUTHORISED, NOT_FOUND, SubsonicError, not_found
 
 # How the services' refusals read in the protocol; any other is error 0.

@@ -1,5 +1,5 @@
 """getSonicSimilarTracks and findSonicPath (OpenSubsonic's sonicSimilarity extension),
-getSimilarSongs, getSimilarSongs2 and getTopSongs.
+getSimilarSongs, getSimilarSongs2, getTopSongs, and getArtistInfo(2) / getAlbumInfo(2).
 
 Similar means what it means everywhere in MESS: the recommender's score, a weighted sum of
 per-layer cosines (weights summing to 1, so in [-1, 1]), by the default aspect or by the one a
@@ -19,6 +19,10 @@ unknown one is error 0 naming the known ones).
 - A song MESS cannot compare yet (not analysed in the active embedding space, or no space at
   all) gets an empty answer, not an error: what Navidrome answers when it cannot, and what a
   player shows as "nothing similar" rather than as a failure.
+- getArtistInfo(2)'s similar artists sound alike: the artists of the songs most similar to
+  the artist's own (getSimilarSongs of the artist), in order of their first appearance, the
+  artist itself and Various Artists left out. MESS keeps no biographies or pictures, so that is
+  all an artist's (and an album's) info holds.
 - getTopSongs orders an artist's songs by their plays (scrobbles, all users), then by title;
   `id` belongs to the topSongsByArtistId extension, which MESS does not advertise.
 """
@@ -30,8 +34,14 @@ from analysis.models import TrackEmbedding
 from catalog.models import Track
 from catalog.subsonic.library import (
     ALBUM_PREFIX,
+    ARTIST_PREFIX,
     ARTIST,
+    VARIOUS_ARTISTS,
+    artist_entry,
+    artist_folder_entry,
+    artist_of,
     artist_songs,
+    artists,
     parse_album_id,
     parse_artist_id,
     parse_song_id,
@@ -54,6 +64,7 @@ from recommendations.recommender import (
 
 MAX_COUNT = 500  # as Navidrome caps its lists
 MAX_GROUP_SEED = 100  # an album's or artist's first tracks (by id) make its seed
+SIMILAR_ARTIST_SONGS = 200  # the similar songs whose artists are an artist's similar artists
 # Refusals that mean "nothing to compare yet" rather than a wrong request.
 CANNOT_COMPARE = {"no_space", "no_embeddings"}
 
@@ -162,6 +173,38 @@ def _comparing(find):
         raise SubsonicError(GENERIC, error.message) from error
 
 
+def similar_artists(name, *, aspect, count):
+    """Up to `count` artist names that sound like `name`, most alike first."""
+    if name == VARIOUS_ARTISTS:
+        return []
+    found = _comparing(lambda: similar_to_group(artist_songs(name), aspect=aspect, count=SIMILAR_ARTIST_SONGS))
+    alike = dict.fromkeys(artist_of(track) for track, _score in found)  # ordered, each once
+    return [other for other in alike if other not in (name, VARIOUS_ARTISTS)][:count]
+
+
+def _artist_info(call, element, shape):
+    item = resolve_item(call.params.required("id"))
+    if item.track is not None or not item.id.startswith(ARTIST_PREFIX):
+        raise SubsonicError(GENERIC, "getArtistInfo takes an artist id (ar-...).")
+    names = similar_artists(parse_artist_id(item.id), aspect=_aspect(call),
+                            count=call.params.int("count", 20, maximum=MAX_COUNT))
+    album_counts = artists(songs().alias(artist_name=ARTIST).filter(artist_name__in=names))
+    return {element: {"similarArtist": [shape(artist_entry(name, album_counts[name])) for name in names]}}
+
+
+def get_artist_info(call):
+    return _artist_info(call, "artistInfo", artist_folder_entry)
+
+
+def get_artist_info2(call):
+    return _artist_info(call, "artistInfo2", lambda entry: entry)
+
+
+def get_album_info(call):
+    resolve_item(call.params.required("id"))  # an album's, or a song's for its album: 70 when unknown
+    return {"albumInfo": {}}
+
+
 def _playable(pairs):
     # A track whose re-extraction failed keeps its older embeddings, but is no song any more.
     return [(track, score) for track, score in pairs if track.status != Track.Status.FAILED]
@@ -180,4 +223,8 @@ ENDPOINTS = {
     "getSimilarSongs": get_similar_songs,
     "getSimilarSongs2": get_similar_songs2,
     "getTopSongs": get_top_songs,
+    "getArtistInfo": get_artist_info,
+    "getArtistInfo2": get_artist_info2,
+    "getAlbumInfo": get_album_info,
+    "getAlbumInfo2": get_album_info,
 }

@@ -1,4 +1,4 @@
-"""ping, getLicense, getOpenSubsonicExtensions, tokenInfo."""
+"""ping, getLicense, getOpenSubsonicExtensions, tokenInfo, and the empty lists of what MESS has none of."""
 
 from analysis.services import active_space
 
@@ -27,9 +27,18 @@ def token_info(call):
     return {"tokenInfo": {"username": call.user.get_username()}}
 
 
+def nothing_of(element):
+    """An endpoint for what MESS has none of (podcasts, internet radio): an empty list, which
+    players show as such, rather than an error they show as a failure."""
+    return lambda call: {element: {}}
+
+
 ENDPOINTS = {
     "ping": ping,
     "getLicense": get_license,
     "getOpenSubsonicExtensions": get_open_subsonic_extensions,
     "tokenInfo": token_info,
+    "getPodcasts": nothing_of("podcasts"),
+    "getNewestPodcasts": nothing_of("newestPodcasts"),
+    "getInternetRadioStations": nothing_of("internetRadioStations"),
 }
