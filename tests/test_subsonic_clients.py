@@ -103,7 +103,7 @@ def test_py_opensonic_signs_in_with_an_api_key_and_walks_a_sonic_path(server, ha
 
         similar = opensonic.get_sonic_similar_tracks(str(half_circle[0].pk), count=3)
         assert [match.entry.title for match in similar] == titles(20, 40, 60)
-        assert 1 > similar[0].similarity > similar[1].similarity > similar[2].similarity > 0.5
+        assert 1 > similar[0].similarity > similar[1].similarity > similar[2].similarity > 0
 
         # Three songs: a path keeps the site's caps, two songs of an album in any ten (the end aside).
         path = opensonic.find_sonic_path(str(half_circle[0].pk), str(half_circle[160].pk), count=3)

@@ -5,7 +5,7 @@ Tracks lie on a half circle, every 20 degrees from the seed ("0") to "160" (titl
 angles). Timbre, the default aspect, is pinned to layer 0, where they lie in that order;
 brightness to layer 1, where the order is reversed (the seed stays at 0, "20" lies at 160)."""
 
-import math
+import itertools
 from datetime import timedelta
 from xml.etree import ElementTree
 
@@ -58,8 +58,11 @@ def key():
 
 
 def closeness(degrees):
-    """What MESS answers as the similarity of two tracks `degrees` apart."""
-    return (1 + math.cos(math.radians(degrees))) / 2
+    """What MESS answers as the similarity of two tracks `degrees` apart on the half circle
+    (in either layer the tracks lie every 20 degrees from 0 to 160): the share of its pairs
+    of tracks further apart, those as far apart counting half (recommendations/calibration.py)."""
+    apart = [abs(a - b) for a, b in itertools.combinations(ANGLES, 2)]
+    return sum((distance > degrees) + (distance >= degrees) for distance in apart) / 2 / len(apart)
 
 
 def matches(body):
@@ -220,9 +223,11 @@ def test_top_songs_are_the_artists_most_played_then_by_title(dataset, key):
     assert_xml_conforms(rest("getTopSongs", key, f=None, artist="Trio").content)
 
 
-def test_similarity_maps_the_cosine_onto_zero_to_one():
-    assert [sonic.similarity(c) for c in (1.0, 0.0, -1.0, 1.0000002, -1.0000002)] == [1.0, 0.5, 0.0, 1.0, 0.0]
-    assert sonic.similarity(float(np.cos(np.radians(60)))) == 0.75
+def test_similarity_is_the_scores_closeness_among_the_spaces_pairs():
+    pairs = np.array([-0.5, 0.0, 0.5, 0.9], dtype=np.float32)
+    assert [sonic.similarity(score, pairs) for score in (1.0, 0.9, 0.5, 0.2, -0.9)] == [1.0, 0.875, 0.625, 0.5, 0.0]
+    # Without two analysed tracks there is nothing to measure by: the cosine, mapped onto [0, 1].
+    assert [sonic.similarity(score, pairs[:0]) for score in (1.0, 0.0, -1.0, 1.0000002)] == [1.0, 0.5, 0.0, 1.0]
 
 
 def test_a_track_that_failed_since_it_was_analysed_is_no_song(half_circle, key):

@@ -5,10 +5,13 @@ Similar means what it means everywhere in MESS: the recommender's score, a weigh
 per-layer cosines (weights summing to 1, so in [-1, 1]), by the default aspect or by the one a
 client names with MESS's own `aspect=` parameter (players that do not know it never send it; an
 unknown one is error 0 naming the known ones).
-- `similarity` (OpenSubsonic: 1 the same song, 0 the most different) is (1 + score) / 2: the
-  same recording 1, a track orthogonal to the query 0.5, the opposite direction 0. It is a fixed
-  mapping, not a rank: two answers' similarities compare. For a path it is each song's
-  similarity to the start song, as the specification says.
+- `similarity` (OpenSubsonic: 1 the same song, 0 the most different) is the score's closeness
+  in its space (recommendations/calibration.py): the share of pairs of catalogue tracks that
+  score no higher by the same aspect. 0.99 means closer than 99 % of pairs; the same recording
+  is 1. A raw cosine would not do: in a space whose vectors share one cone every pair scores
+  above 0.9, and a player would show every track as 95 % alike. With fewer than two analysed
+  tracks there are no pairs to measure by, and it is (1 + score) / 2. For a path it is each
+  song's similarity to the start song, as the specification says.
 - A path is findSonicPath's `count` songs in all: the start song, then MESS's listening path
   (recommendations/listening/paths.py: steps towards slerped targets, caps on composer, work and
   album), then the end song. `count` below 2 still answers both ends.
@@ -50,6 +53,7 @@ from catalog.subsonic.library import (
     songs,
 )
 from catalog.subsonic.protocol import GENERIC, SubsonicError
+from recommendations.calibration import TIE, closeness, pair_scores
 from recommendations.listening.paths import MAX_STEPS, track_path
 from recommendations.listening.radio import Seed, seed_vectors
 from recommendations.recommender import (
@@ -69,22 +73,28 @@ SIMILAR_ARTIST_SONGS = 200  # the similar songs whose artists are an artist's si
 CANNOT_COMPARE = {"no_space", "no_embeddings"}
 
 
-def similarity(score):
-    """A weighted cosine in [-1, 1] as OpenSubsonic's similarity in [0, 1]."""
-    return round(min(max((1.0 + score) / 2.0, 0.0), 1.0), 4)
+def similarity(score, pair_scores):
+    """OpenSubsonic's similarity in [0, 1] of a weighted cosine: 1 for the same recording,
+    else its closeness among the space's `pair_scores`, or (1 + score) / 2 without them."""
+    if score >= 1.0 - TIE:
+        return 1.0
+    found = closeness(score, pair_scores)
+    return round(min(max((1.0 + score) / 2.0 if found is None else found, 0.0), 1.0), 4)
 
 
 def get_sonic_similar_tracks(call):
     track = parse_song_id(call.params.required("id"))
     count = call.params.int("count", 10, maximum=MAX_COUNT)
-    return _matches(call.user, _comparing(lambda: similar_to_track(track, aspect=_aspect(call), count=count)))
+    aspect = _aspect(call)
+    return _matches(call.user, _comparing(lambda: similar_to_track(track, aspect=aspect, count=count)), aspect)
 
 
 def find_sonic_path(call):
     start = parse_song_id(call.params.required("startSongId"))
     end = parse_song_id(call.params.required("endSongId"))
     count = call.params.int("count", 25, minimum=2, maximum=MAX_STEPS + 2)
-    return _matches(call.user, _comparing(lambda: sonic_path(start, end, aspect=_aspect(call), count=count)))
+    aspect = _aspect(call)
+    return _matches(call.user, _comparing(lambda: sonic_path(start, end, aspect=aspect, count=count)), aspect)
 
 
 def sonic_path(start, end, *, aspect, count):
@@ -210,10 +220,14 @@ def _playable(pairs):
     return [(track, score) for track, score in pairs if track.status != Track.Status.FAILED]
 
 
-def _matches(user, pairs):
-    """sonicMatch for [(track, score)]: each song with its similarity."""
+def _matches(user, pairs, aspect):
+    """sonicMatch for [(track, score by `aspect`)]: each song with its similarity."""
+    if not pairs:
+        return {"sonicMatch": []}
+    space, weights, _description = prepare_query(None, layer=None, aspect=aspect, mix=None, k=1, diversity=0.0)
+    scale = pair_scores(space, weights)
     entries = song_entries(user, [track for track, _score in pairs])
-    return {"sonicMatch": [{"entry": entry, "similarity": similarity(score)}
+    return {"sonicMatch": [{"entry": entry, "similarity": similarity(score, scale)}
                            for entry, (_track, score) in zip(entries, pairs)]}
 
 
