@@ -126,7 +126,28 @@ def test_the_api_rate_limit_applies(monkeypatch):
 def test_unknown_endpoints_and_methods_answer_in_the_protocols_shape():
     key = api_key_for(make_user())
     failed(rest("getJukeboxVideos", key), 0, status=404)
-    failed(Client().put("/rest/ping.view?f=json"), 0, status=405)
+    put = Client().put("/rest/ping.view?f=json")
+    failed(put, 0, status=405)
+    assert put["Allow"] == "GET, HEAD, POST"
+
+
+def test_players_in_a_browser_of_another_origin_may_read_every_answer():
+    key = api_key_for(make_user())
+    preflight = Client().options("/rest/getAlbumList2.view", HTTP_ORIGIN="https://player.example",
+                                 HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST")
+    assert preflight.status_code == 204 and preflight["Access-Control-Allow-Origin"] == "*"
+    assert "POST" in preflight["Access-Control-Allow-Methods"]
+    for response in (rest("ping", key), rest("ping", "mess_wrong"), rest("nothingHere", key)):
+        assert response["Access-Control-Allow-Origin"] == "*"
+
+
+def test_a_wrong_key_does_not_lock_the_address_out(settings):
+    settings.MESS_LOGIN_MAX_FAILURES_PER_ADDRESS = 2
+    user = make_user("ann")
+    for _ in range(4):  # a player still holding a revoked key, retrying
+        failed(rest("ping", "mess_revoked"), 44)
+    assert ok(rest("ping", api_key_for(user)))
+    assert ok(rest("ping", u="ann", p="pw-ann"))
 
 
 def test_errors_conform_to_the_schemas():
@@ -172,9 +193,15 @@ def test_text_no_xml_can_carry_is_replaced_not_sent():
 
 @pytest.mark.parametrize("name, element", [
     ("getPodcasts", "podcasts"), ("getNewestPodcasts", "newestPodcasts"),
-    ("getInternetRadioStations", "internetRadioStations"),
+    ("getInternetRadioStations", "internetRadioStations"), ("getBookmarks", "bookmarks"), ("getShares", "shares"),
 ])
 def test_what_mess_has_none_of_is_an_empty_list(name, element):
     key = api_key_for(make_user())
     assert ok(rest(name, key), name)[element] == {}
     assert_xml_conforms(rest(name, key, f=None).content)
+
+
+def test_no_lyrics_are_empty_lyrics():
+    key = api_key_for(make_user())
+    assert ok(rest("getLyrics", key, artist="Bach", title="Air"), "getLyrics")["lyrics"] == {"value": ""}
+    assert_xml_conforms(rest("getLyrics", key, f=None).content)

@@ -89,11 +89,19 @@ def add_tracks(playlist, track_ids, position=None):
 
 def remove_entry(playlist, position):
     """Removes the entry at `position`; those after it move up one."""
+    return remove_entries(playlist, [position])
+
+
+def remove_entries(playlist, positions):
+    """Removes the entries at `positions` (as numbered before any goes) and closes the gaps,
+    in a few queries however many go; one position outside the playlist removes nothing."""
+    positions = set(positions)
     with _locked(playlist) as length:
-        if not 0 <= position < length:
-            raise NoSuchPosition(position, length)
-        playlist.entries.filter(position=position).delete()
-        playlist.entries.filter(position__gt=position).update(position=F("position") - 1)
+        outside = sorted(position for position in positions if not 0 <= position < length)
+        if outside:
+            raise NoSuchPosition(outside[0], length)
+        playlist.entries.filter(position__in=positions).delete()
+        close_gaps([playlist.pk])
     return playlist
 
 
@@ -161,7 +169,7 @@ def delete_playlist(playlist):
 
 def close_gaps(playlist_ids):
     """Renumbers the entries of these playlists 0..n-1 in their order, after entries went
-    without the services (a deleted track takes its entries with it)."""
+    (remove_entries, or a deleted track taking its entries with it)."""
     if not playlist_ids:
         return
     table = PlaylistEntry._meta.db_table

@@ -6,8 +6,8 @@ checked against Django's password hashes. The salted-token scheme (`t` + `s`) ne
 clear password on the server to recompute md5(password + salt); MESS keeps only hashes,
 so it answers error 41 with the way out: an API key.
 
-Wrong passwords and wrong keys count towards the sign-in lockout (messsite/security.py)
-exactly as failed sign-ins on the site do; a locked account or address is answered 429.
+Wrong passwords count towards the sign-in lockout (messsite/security.py) exactly as failed
+sign-ins on the site do; a locked account or address is answered 429.
 
 Players send the password with every request, and a password hash costs ~0.3 s by design,
 so a verified (user, password) pair is remembered in this process for VERIFIED_SECONDS,
@@ -35,7 +35,7 @@ from catalog.subsonic.protocol import (
     WRONG_CREDENTIALS,
     SubsonicError,
 )
-from messsite.security import clear_account, lockout, record_failure
+from messsite.security import clear_account, lockout
 
 VERIFIED_SECONDS = 300
 VERIFIED_MAX = 1024
@@ -77,10 +77,11 @@ def _refuse_if_locked(request, username):
 
 
 def _by_key(request, key):
-    _refuse_if_locked(request, "")
     found = ApiKey.objects.select_related("user").filter(digest=key_digest(key), user__is_active=True).first()
     if found is None:
-        record_failure(request, "")  # keys are guessed too: the address's count goes up
+        # Not counted towards the lockout: 256 random bits are not guessed, and a player still
+        # holding a revoked key would lock its whole household's address out. The address's
+        # rate limit bounds the tries.
         raise SubsonicError(INVALID_API_KEY, "Invalid API key: it was revoked, or it was never made here.")
     now = timezone.now()
     if found.last_used_at is None or now - found.last_used_at > LAST_USED_GRANULARITY:

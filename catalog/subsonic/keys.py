@@ -24,6 +24,7 @@ def create_key(user, name):
     api_key = ApiKey.objects.create(user=user, name=name[:100], digest=key_digest(key), prefix=key[:12])
     return api_key, key
 
+
 def revoke_key(user, pk):
     """Revoke `user`'s key `pk`; False when they have no such key."""
     deleted, _ = ApiKey.objects.filter(user=user, pk=pk).delete()

@@ -90,8 +90,8 @@ def update_playlist(call):
                                            f"{len(positions)} songs, from index 0; nothing was changed.")
         if fields:
             services.update_playlist(playlist, **fields)
-        for position in sorted((positions[index] for index in indexes), reverse=True):
-            services.remove_entry(playlist, position)
+        if indexes:
+            services.remove_entries(playlist, [positions[index] for index in indexes])
         if added:
             services.add_tracks(playlist, added)
     return {}
@@ -129,10 +129,12 @@ def _song_rows(playlist):
 
 
 def _with_song_counts(playlists):
+    """The selectors' playlists with their track_count and duration counting songs only:
+    annotating the same names replaces the site's aggregates rather than adding two more."""
     is_song = Q(entries__track__in=songs())
     return playlists.annotate(
-        song_count=Count("entries", filter=is_song),
-        seconds=Coalesce(Sum("entries__track__duration", filter=is_song), 0.0),
+        track_count=Count("entries", filter=is_song),
+        duration=Coalesce(Sum("entries__track__duration", filter=is_song), 0.0),
     )
 
 
@@ -149,8 +151,8 @@ def _playlist_entry(user, playlist, first_track):
         "comment": playlist.description or None,
         "owner": playlist.owner.get_username(),
         "public": playlist.public,
-        "songCount": playlist.song_count,
-        "duration": round(playlist.seconds),
+        "songCount": playlist.track_count,
+        "duration": round(playlist.duration),
         "created": iso(playlist.created_at),
         "changed": iso(playlist.updated_at),
         "coverArt": album_of(first_track).id if first_track is not None else None,

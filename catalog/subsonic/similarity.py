@@ -26,19 +26,19 @@ unknown one is error 0 naming the known ones).
   the artist's own (getSimilarSongs of the artist), in order of their first appearance, the
   artist itself and Various Artists left out. MESS keeps no biographies or pictures, so that is
   all an artist's (and an album's) info holds.
-- getTopSongs orders an artist's songs by their plays (scrobbles, all users), then by title;
+- getTopSongs orders an artist's songs by the caller's plays (scrobbles), then by title;
   `id` belongs to the topSongsByArtistId extension, which MESS does not advertise.
 """
 
 import numpy as np
-from django.db.models import Count
+from django.db.models import Count, Q
 
 from analysis.models import TrackEmbedding
 from catalog.models import Track
 from catalog.subsonic.library import (
     ALBUM_PREFIX,
-    ARTIST_PREFIX,
     ARTIST,
+    ARTIST_PREFIX,
     VARIOUS_ARTISTS,
     artist_entry,
     artist_folder_entry,
@@ -157,7 +157,8 @@ def get_similar_songs2(call):
 def get_top_songs(call):
     name = call.params.required("artist")
     count = call.params.int("count", 50, maximum=MAX_COUNT)
-    tracks = (songs().annotate(artist_name=ARTIST, plays_count=Count("plays"))
+    # The caller's own plays: everyone's would tell one listener what another plays.
+    tracks = (songs().annotate(artist_name=ARTIST, plays_count=Count("plays", filter=Q(plays__user=call.user)))
               .filter(artist_name__iexact=name).order_by("-plays_count", "title", "pk")[:count])
     return {"topSongs": {"song": song_entries(call.user, tracks)}}
 

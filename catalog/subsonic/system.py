@@ -1,4 +1,4 @@
-"""ping, getLicense, getOpenSubsonicExtensions, tokenInfo, and the empty lists of what MESS has none of."""
+"""ping, getLicense, getOpenSubsonicExtensions, tokenInfo, and the empty answers about what MESS keeps none of."""
 
 from analysis.services import active_space
 
@@ -28,9 +28,14 @@ def token_info(call):
 
 
 def nothing_of(element):
-    """An endpoint for what MESS has none of (podcasts, internet radio): an empty list, which
-    players show as such, rather than an error they show as a failure."""
+    """An endpoint for what MESS keeps none of (podcasts, internet radio, bookmarks, shares):
+    an empty answer, which players show as such, rather than an error they show as
+    a failure (several ask for bookmarks and lyrics as a matter of course)."""
     return lambda call: {element: {}}
+
+
+def no_lyrics(call):
+    return {"lyrics": {"value": ""}}  # the lyrics element holds its text, required even when empty
 
 
 ENDPOINTS = {
@@ -41,4 +46,7 @@ ENDPOINTS = {
     "getPodcasts": nothing_of("podcasts"),
     "getNewestPodcasts": nothing_of("newestPodcasts"),
     "getInternetRadioStations": nothing_of("internetRadioStations"),
+    "getBookmarks": nothing_of("bookmarks"),
+    "getShares": nothing_of("shares"),
+    "getLyrics": no_lyrics,
 }

@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AnonymousUser
-from django.http import HttpResponseBase
+from django.http import HttpResponse, HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
 from catalog.subsonic import annotation, browsing, media, playlists, searching, similarity, system
@@ -33,13 +33,23 @@ class Call:
     user: object
 
 
+METHODS = ("GET", "HEAD", "POST")
+
+
 @csrf_exempt  # credentials travel in the parameters, never in a cookie
 def endpoint(request, name):
-    name = name.removesuffix(".view")  # clients use both spellings
+    return _shared_across_origins(_answer(request, name.removesuffix(".view")))  # clients use both spellings
+
+
+def _answer(request, name):
     params = Params(request)
-    if request.method not in ("GET", "HEAD", "POST"):
-        return render_error(params, SubsonicError(GENERIC, f"{request.method} is not used by the Subsonic API; "
-                                                           "use GET or a form POST.", status=405))
+    if request.method == "OPTIONS":  # a browser's preflight, before a player's form POST
+        return HttpResponse(status=204)
+    if request.method not in METHODS:
+        response = render_error(params, SubsonicError(GENERIC, f"{request.method} is not used by the Subsonic API; "
+                                                               "use GET or a form POST.", status=405))
+        response["Allow"] = ", ".join(METHODS)
+        return response
     function = ENDPOINTS.get(name)
     user, refusal = None, None
     if function is None:
@@ -61,6 +71,18 @@ def endpoint(request, name):
     except SubsonicError as error:
         return render_error(params, error)
     return answer if isinstance(answer, HttpResponseBase) else render(params, answer)
+
+
+def _shared_across_origins(response):
+    """Players that run in a browser (Feishin's web build, Aonsoku, ...) are served from
+    other origins. Any origin may read the answers: the credentials are in the parameters,
+    which a page of another origin cannot know, and no cookie counts here."""
+    response["Access-Control-Allow-Origin"] = "*"
+    response["Access-Control-Allow-Methods"] = ", ".join(METHODS)
+    response["Access-Control-Allow-Headers"] = "Content-Type, Range"
+    response["Access-Control-Expose-Headers"] = "Content-Length, Content-Range, Accept-Ranges, Retry-After, ETag"
+    response["Access-Control-Max-Age"] = "86400"
+    return response
 
 
 def _throttled(request, user):
