@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core.files.storage import FileSystemStorage, default_storage
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models.functions import MD5
 from django.urls import reverse
 
 
@@ -213,13 +214,15 @@ class Star(models.Model):
     Subsonic id (albums and artists are groupings of tracks, not rows)."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="stars")
-    item = models.CharField(max_length=600, help_text="The Subsonic id: a track's pk, or an al-/ar- id.")
+    # An album's id carries its name and composer: up to ~4 KB (library.MAX_ID_LENGTH).
+    item = models.TextField(help_text="The Subsonic id: a track's pk, or an al-/ar- id.")
     track = models.ForeignKey(Track, null=True, blank=True, on_delete=models.CASCADE, related_name="stars")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        constraints = [models.UniqueConstraint(fields=["user", "item"], name="star_unique_per_user")]
+        # On the id's digest: a B-tree entry holds at most ~2.7 KB, less than the longest id.
+        constraints = [models.UniqueConstraint("user", MD5("item"), name="star_unique_per_user")]
 
 
 class Play(models.Model):

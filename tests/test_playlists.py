@@ -71,6 +71,17 @@ def test_removing_an_entry_closes_the_gap(owner, tracks):
     assert ids(playlist) == [t[0], t[2]]
 
 
+def test_removing_entries_takes_positions_as_numbered_before_and_a_bad_one_removes_none(owner, tracks):
+    t = [track.pk for track in tracks]
+    playlist = services.create_playlist(owner, name="P", tracks=t)
+    with pytest.raises(PlaylistError) as refused:
+        services.remove_entries(playlist, [1, 5])
+    assert refused.value.code == "no_such_position" and "position 5" in refused.value.message
+    assert ids(playlist) == t
+    services.remove_entries(playlist, [3, 0, 1, 3])
+    assert ids(playlist) == [t[2], t[4]]
+
+
 @pytest.mark.parametrize(
     "position, to, expected",
     [(0, 3, [1, 2, 3, 0, 4]), (3, 0, [3, 0, 1, 2, 4]), (4, 2, [0, 1, 4, 2, 3]), (2, 2, [0, 1, 2, 3, 4])],

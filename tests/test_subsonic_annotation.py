@@ -3,6 +3,8 @@
 from datetime import UTC, datetime
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from catalog.models import Play, Star, Track
 from catalog.subsonic.library import AlbumKey, album_of, artist_id
@@ -98,8 +100,10 @@ def test_unstar_takes_stars_off(user, key, library):
 
 
 def test_an_unknown_id_stars_nothing(user, key, library):
+    arabic_digits = str(library["tone"].pk).translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))
     unknown = [
-        "999999", "al-%%%", AlbumKey(library["tone"].dataset_id, "album", "No such album").id, artist_id("Nobody"),
+        "999999", arabic_digits, "al-%%%", AlbumKey(library["tone"].dataset_id, "album", "No such album").id,
+        artist_id("Nobody"),
     ]
     for value in unknown:
         failed(rest("star", key, id=[str(library["tone"].pk), value]), 70)
@@ -122,6 +126,34 @@ def test_various_artists_is_starred_with_its_albums(key, library):
     ok(rest("star", key, artistId=artist_id("Ann")))
     ann = next(a for a in starred(key)["artist"] if a["name"] == "Ann")
     assert ann["albumCount"] == len(ok(rest("getArtist", key, id=artist_id("Ann")))["artist"]["album"]) == 2
+
+
+def queries(key, name, **params):
+    """How many queries answering `name` took."""
+    with CaptureQueriesContext(connection) as captured:
+        ok(rest(name, key, **params), name)
+    return len(captured)
+
+
+def test_starring_many_artists_costs_what_starring_one_does(user, key, library):
+    queries(key, "ping")  # the key's first use is written down once
+    one = queries(key, "star", artistId=artist_id("Ann"))
+    assert queries(key, "star", artistId=[artist_id("Bob"), artist_id("Cid"), artist_id("Ann")]) == one
+    assert queries(key, "unstar", artistId=[artist_id("Bob"), artist_id("Cid")]) <= one
+    assert list(Star.objects.filter(user=user).values_list("item", flat=True)) == [artist_id("Ann")]
+    failed(rest("star", key, artistId=[artist_id("Bob"), artist_id("Nobody")]), 70)
+    assert Star.objects.filter(user=user).count() == 1
+
+
+@pytest.mark.parametrize("endpoint", ["getStarred2", "getStarred"])
+def test_the_starred_lists_cost_the_same_however_many_artists_are_starred(key, library, endpoint,
+                                                                           django_assert_max_num_queries):
+    ok(rest("star", key, artistId=artist_id("Ann")))
+    one = queries(key, endpoint)
+    ok(rest("star", key, artistId=[artist_id("Bob"), artist_id("Cid"), artist_id("Various Artists")]))
+    with django_assert_max_num_queries(one):
+        found = starred(key, endpoint)
+    assert sorted(artist["name"] for artist in found["artist"]) == ["Ann", "Bob", "Cid", "Various Artists"]
 
 
 def test_a_music_folder_narrows_the_starred_lists(key, library):

@@ -5,10 +5,11 @@ schemas) and in XML (checked against the Subsonic XSD)."""
 import pytest
 
 from catalog.models import Star, Track
-from catalog.subsonic.library import artist_id
+from catalog.subsonic.library import MAX_ID_LENGTH, AlbumKey, artist_id, parse_album_id, parse_artist_id
+from catalog.subsonic.protocol import SubsonicError
 from tests.factories import make_user
 from tests.subsonic import api_key_for, failed, ok, rest
-from tests.subsonic_catalogue import call, catalogue  # noqa: F401 (a fixture)
+from tests.subsonic_catalogue import call, catalogue, song  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.django_db
 
@@ -48,6 +49,56 @@ def test_indexes_hold_the_same_artists_in_full_every_time(catalogue):
     again = call(catalogue, "getIndexes", ifModifiedSince=indexes["lastModified"])["indexes"]
     assert [letter["name"] for letter in again["index"]] == ["B", "D", "J", "M", "Q", "V"]
     assert 0 < again["lastModified"] <= indexes["lastModified"]
+
+
+def test_names_that_begin_with_no_letter_share_one_index_entry_at_the_end(catalogue):
+    performers = ["¡Forward, Russia!", "★", "{Brace}", "10cc", "~tilde", "Ólafur Arnalds"]
+    for number, performer in enumerate(performers, start=40):
+        song(catalogue.recordings, f"Song {number}", number, performer=performer)
+    for name, key in [("getArtists", "artists"), ("getIndexes", "indexes")]:
+        index = call(catalogue, name)[key]["index"]
+        assert [letter["name"] for letter in index] == ["B", "D", "J", "M", "O", "Q", "U", "V", "#"]
+        assert [artist["name"] for artist in index[-1]["artist"]] == [
+            "10cc", "{Brace}", "~tilde", "¡Forward, Russia!", "★"]
+
+
+def long_name(length, start):
+    """`length` different ideographs from code point `start` on (four bytes each in UTF-8
+    from U+20000): the longest a field holds, and nothing the database could compress."""
+    return "".join(chr(start + number * 7919 % 20000) for number in range(length))
+
+
+def test_the_longest_names_make_ids_that_open_everywhere(catalogue):
+    length = {name: Track._meta.get_field(name).max_length for name in ("album", "work", "composer", "performer")}
+    tracks = [
+        song(catalogue.recordings, "Long album", 30, album=long_name(length["album"], 0x4E00),
+             performer=long_name(length["performer"], 0x20000)),
+        song(catalogue.scores, "Long work", 31, work=long_name(length["work"], 0x20000),
+             composer=long_name(length["composer"], 0x21000)),
+    ]
+    for track in tracks:
+        entry = call(catalogue, "getSong", id=track.pk)["song"]
+        album = call(catalogue, "getAlbum", id=entry["albumId"])["album"]
+        assert [song["id"] for song in album["song"]] == [str(track.pk)]
+        artist = call(catalogue, "getArtist", id=entry["artistId"])["artist"]
+        assert [album["id"] for album in artist["album"]] == [entry["albumId"]]
+        for value in (entry["albumId"], entry["artistId"]):
+            assert rest("getCoverArt", catalogue.key, id=value, size=16)["Content-Type"] == "image/png"
+        # The long work's id (~2.7 KB) is past what an entry of a B-tree index on it can hold.
+        ok(rest("star", catalogue.key, id=str(track.pk), albumId=entry["albumId"], artistId=entry["artistId"]))
+    starred = call(catalogue, "getStarred2")["starred2"]
+    assert len(starred["song"]) == len(starred["album"]) == len(starred["artist"]) == 2
+
+
+def test_ids_as_long_as_the_fields_allow_are_read_and_longer_ones_refused():
+    # Control characters take six bytes each in JSON, the most any character takes.
+    key = AlbumKey(2**40, "work", "\x01" * Track._meta.get_field("work").max_length,
+                   "\x1f" * Track._meta.get_field("composer").max_length)
+    assert parse_album_id(key.id) == key and len(key.id) <= MAX_ID_LENGTH
+    name = "\x02" * Track._meta.get_field("performer").max_length
+    assert parse_artist_id(artist_id(name)) == name
+    with pytest.raises(SubsonicError):
+        parse_album_id(key.id + "A" * (MAX_ID_LENGTH - len(key.id) + 1))
 
 
 def artist_named(catalogue, name):
@@ -113,6 +164,8 @@ def test_a_song_carries_its_album_artist_and_the_callers_marks(catalogue):
     broken = Track.objects.get(title="Broken")
     failed(rest("getSong", catalogue.key, id=broken.pk), 70)
     failed(rest("getSong", catalogue.key, id="nine"), 70)
+    arabic_digits = str(catalogue.lento.pk).translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))
+    failed(rest("getSong", catalogue.key, id=arabic_digits), 70)  # digits, but not the id's spelling
     failed(rest("getSong", catalogue.key), 10)
 
 

@@ -1,6 +1,8 @@
 """Playlists through /rest/: the site's own playlists, made, read, changed and deleted by a player."""
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from catalog.models import Playlist, Track
 from catalog.playlists import services
@@ -113,6 +115,31 @@ def test_update_edits_fields_adds_and_removes_by_the_indexes_seen_before(ann, ke
     assert_xml_conforms(rest("updatePlaylist", key, f=None, playlistId=playlist.pk, public="false").content)
 
 
+def test_removing_many_indexes_costs_a_bounded_number_of_queries(ann, key, tracks, django_assert_max_num_queries):
+    songs = [tracks[n % 5].pk for n in range(120)]
+    playlist = services.create_playlist(ann, name="Long", tracks=songs)
+    removed = set(range(0, 100, 2))  # 50 indexes, each one song as listed before the update
+    with django_assert_max_num_queries(30):  # one at a time it took about 350
+        ok(rest("updatePlaylist", key, playlistId=playlist.pk, songIndexToRemove=[str(n) for n in sorted(removed)],
+                songIdToAdd=ids([tracks[0]])), "updatePlaylist")
+    assert track_ids(playlist) == [t for n, t in enumerate(songs) if n not in removed] + [tracks[0].pk]
+    assert [entry.position for entry in entries_of(playlist)] == list(range(71))
+
+
+def test_song_counts_are_the_only_aggregates_computed(ann, key, tracks):
+    Track.objects.filter(pk=tracks[1].pk).update(status=Track.Status.FAILED)
+    playlist = services.create_playlist(ann, name="Mixed", tracks=[t.pk for t in tracks[:3]])
+    with CaptureQueriesContext(connection) as queries:
+        listed = ok(rest("getPlaylists", key), "getPlaylists")["playlists"]["playlist"][0]
+        one = ok(rest("getPlaylist", key, id=playlist.pk), "getPlaylist")["playlist"]
+    for answer in (listed, one):
+        assert answer["songCount"] == 2 and answer["duration"] == round(tracks[0].duration + tracks[2].duration)
+    counted = [sql for sql in (q["sql"] for q in queries.captured_queries)
+               if 'FROM "catalog_playlist"' in sql and "GROUP BY" in sql]
+    assert len(counted) == 2  # getPlaylists' list and getPlaylist's one
+    assert all(sql.count("COUNT(") + sql.count("SUM(") == 2 for sql in counted), counted
+
+
 def test_a_refused_update_changes_nothing(ann, key, tracks):
     playlist = services.create_playlist(ann, name="Draft", tracks=[tracks[0].pk, tracks[1].pk])
     error = failed(rest("updatePlaylist", key, playlistId=playlist.pk, name="Other", songIndexToRemove=["0", "2"]), 70)
@@ -147,6 +174,17 @@ def test_others_playlists_are_theirs_to_change(ann, key, tracks):
     staff_key = api_key_for(make_user("root", staff=True))  # the site's rule: staff may edit any
     ok(rest("updatePlaylist", staff_key, playlistId=private.pk, name="Tidied"))
     assert Playlist.objects.get(pk=private.pk).name == "Tidied"
+
+
+def test_ids_and_indexes_are_decimal_numbers_up_to_the_largest_pk(ann, key, tracks):
+    playlist = services.create_playlist(ann, name="Two", tracks=[tracks[0].pk, tracks[1].pk])
+    padded = str(playlist.pk).zfill(12)
+    assert ok(rest("getPlaylist", key, id=padded), "getPlaylist")["playlist"]["id"] == str(playlist.pk)
+    ok(rest("updatePlaylist", key, playlistId=padded, songIndexToRemove="0000000001"))
+    assert track_ids(playlist) == [tracks[0].pk]
+    for index in (str(2**31), "\u0663"):  # past any index, and an Arabic-Indic three
+        failed(rest("updatePlaylist", key, playlistId=playlist.pk, songIndexToRemove=index), 0)
+    failed(rest("getPlaylist", key, id=str(2**31)), 70)
 
 
 def test_delete_removes_the_playlist(ann, key, tracks):

@@ -10,6 +10,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from catalog.models import Play, Star
+from catalog.subsonic import searching
+from catalog.subsonic.searching import MAX_QUERY_LENGTH, MAX_QUERY_WORDS
 from tests.factories import make_user
 from tests.subsonic import failed, rest
 from tests.subsonic_catalogue import call, catalogue, song  # noqa: F401 (a fixture)
@@ -163,6 +165,35 @@ def test_an_empty_search_pages_through_everything(catalogue):
     scores = search(catalogue, "", musicFolderId=catalogue.scores.pk)
     assert titles(scores["song"]) == ["Fugue in C", "Prelude in C", "Untitled"]
     failed(rest("search3", catalogue.key), 10)
+
+
+def test_only_the_first_words_of_a_long_query_count(catalogue):
+    miles = ["Freddie Freeloader", "So What"]
+    assert titles(search(catalogue, " ".join(["miles"] * MAX_QUERY_WORDS))["song"]) == miles
+    assert search(catalogue, " ".join(["miles"] * (MAX_QUERY_WORDS - 1) + ["nowhere"]))["song"] == []
+    assert titles(search(catalogue, " ".join(["miles"] * MAX_QUERY_WORDS + ["nowhere"]))["song"]) == miles
+    assert titles(search(catalogue, "miles".ljust(MAX_QUERY_LENGTH) + "nowhere")["song"]) == miles
+
+
+def test_counts_are_capped(catalogue, monkeypatch):
+    monkeypatch.setattr(searching, "MAX_SEARCH_COUNT", 3)
+    found = search(catalogue, "", artistCount=10**12, albumCount=2**31, songCount=2**31 - 1)
+    assert [len(found[kind]) for kind in ("artist", "album", "song")] == [3, 3, 3]
+
+
+def test_a_count_of_zero_skips_that_kinds_query(catalogue):
+    def sql(**counts):
+        with CaptureQueriesContext(connection) as queries:
+            found = search(catalogue, "", **counts)
+        return found, [query["sql"] for query in queries]
+
+    found, everything = sql()
+    assert any("ARRAY_AGG" in query for query in everything)  # the albums' grouping, for albums and artists
+    found, songs_only = sql(artistCount=0, albumCount=0, songCount=4)
+    assert len(found["song"]) == 4 and not any("ARRAY_AGG" in query for query in songs_only)
+    found, nothing = sql(artistCount=0, albumCount=0, songCount=0)
+    assert found == {"artist": [], "album": [], "song": []}
+    assert not any("catalog_track" in query for query in nothing)
 
 
 def test_search2_answers_in_folder_shapes(catalogue):

@@ -29,7 +29,7 @@ from catalog.subsonic.library import (
     albums,
     artist_entry,
     artist_id,
-    by_artist,
+    artists,
     in_folder,
     iso,
     parse_album_id,
@@ -42,6 +42,7 @@ from catalog.subsonic.library import (
 from catalog.subsonic.protocol import GENERIC, SubsonicError
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
 
 def _ids(params, names=("id", "albumId", "artistId")):
     values = [value for name in names for value in params.list(name)]
@@ -68,21 +69,21 @@ def unstar(call):
 
 
 def get_starred2(call):
-    artists, album_rows, songs_ = _starred(call)
+    artist_rows, album_rows, song_rows = _starred(call)
     return {"starred2": {
-        "artist": [artist_entry(name, count, starred=when) for name, when, count in artists],
+        "artist": [artist_entry(name, count, starred=when) for name, when, count in artist_rows],
         "album": [album_entry(row, starred=when) for row, when in album_rows],
-        "song": songs_,
+        "song": song_rows,
     }}
 
 
 def get_starred(call):
     """getStarred2's content in the folder-based shape: albums as directories."""
-    artists, album_rows, songs_ = _starred(call)
+    artist_rows, album_rows, song_rows = _starred(call)
     return {"starred": {
-        "artist": [{"id": artist_id(name), "name": name, "starred": iso(when)} for name, when, _ in artists],
+        "artist": [{"id": artist_id(name), "name": name, "starred": iso(when)} for name, when, _ in artist_rows],
         "album": [album_child(row, starred=when) for row, when in album_rows],
-        "song": songs_,
+        "song": song_rows,
     }}
 
 
@@ -90,17 +91,17 @@ def _starred(call):
     """What the caller starred that exists now (in the music folder asked for), most
     recent first: [(artist name, when, album count)], [(album row, when)], song entries."""
     tracks = in_folder(songs(), call.params)
-    artists, albums_, track_ids = {}, {}, []
+    starred_artists, starred_albums, track_ids = {}, {}, []
     for item, track_id, when in Star.objects.filter(user=call.user).values_list("item", "track_id", "created_at"):
         if track_id is not None:
             track_ids.append(track_id)
         elif item.startswith(ALBUM_PREFIX):
-            albums_[parse_album_id(item)] = when
+            starred_albums[parse_album_id(item)] = when
         elif item.startswith(ARTIST_PREFIX):
-            artists[parse_artist_id(item)] = when
+            starred_artists[parse_artist_id(item)] = when
     found = tracks.in_bulk(track_ids)
     entries = song_entries(call.user, [found[pk] for pk in track_ids if pk in found])
-    return _artist_rows(tracks, artists), _album_rows(call.user, tracks, albums_), entries
+    return _artist_rows(tracks, starred_artists), _album_rows(call.user, tracks, starred_albums), entries
 
 
 def _album_rows(user, tracks, starred):
@@ -112,9 +113,9 @@ def _album_rows(user, tracks, starred):
 
 
 def _artist_rows(tracks, starred):
-    # Counted as getArtist lists them: one query each, and people star few artists.
-    counted = ((name, when, albums(tracks).filter(by_artist(name)).count()) for name, when in starred.items())
-    return [row for row in counted if row[2]]
+    # Every artist's albums counted in one pass (as getArtist lists them), however many are starred.
+    counts = artists(tracks) if starred else {}
+    return [(name, when, counts[name]) for name, when in starred.items() if counts.get(name)]
 
 
 # --- plays and ratings ------------------------------------------------------------------

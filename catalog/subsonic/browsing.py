@@ -73,16 +73,24 @@ def _artist_index(user, tracks):
     """[{name: letter, artist: [ArtistID3]}] of the artists among `tracks`, by letter."""
     counts = artists(tracks)
     stars = starred_at(user, map(artist_id, counts))
-    ordered = sorted(counts, key=lambda name: (sort_name(name), name))
+    ordered = sorted(counts, key=_index_order)
     return [
         {"name": letter, "artist": [artist_entry(name, counts[name], starred=stars.get(artist_id(name)))
                                     for name in names]}
-        for letter, names in groupby(ordered, key=lambda name: index_letter(sort_name(name)))
+        for letter, names in groupby(ordered, key=index_letter)
     ]
 
 
-def index_letter(sorted_as):
-    first = sorted_as[:1].upper()
+def _index_order(name):
+    # By letter first, "#" last: sorting by name alone would put names that begin with a
+    # symbol outside ASCII ("¡Forward", "★") after "z", and "#" would come twice.
+    letter = index_letter(name)
+    return letter == "#", letter, sort_name(name), name
+
+
+def index_letter(name):
+    """The letter `name` is indexed under: its sort name's first, or "#" if not a letter."""
+    first = sort_name(name)[:1].upper()
     return first if first.isalpha() else "#"
 
 

@@ -29,13 +29,12 @@ from django.db.models.lookups import Contains, GreaterThan
 
 from catalog.audio import ACCEPTED_FORMATS, EXTENSIONS
 from catalog.models import Dataset, Play, Star, Track
-from catalog.subsonic.protocol import not_found
+from catalog.subsonic.protocol import LARGEST_INT, not_found
 
 UNKNOWN_ARTIST = "Unknown artist"
 VARIOUS_ARTISTS = "Various Artists"
 ARTIST_PREFIX, ALBUM_PREFIX = "ar-", "al-"
 IGNORED_ARTICLES = ("The", "El", "La", "Los", "Las", "Le", "Les")
-MAX_ID_LENGTH = 600  # ids longer than any this module makes are refused before decoding
 
 
 def songs():
@@ -137,11 +136,20 @@ def parse_album_id(value):
     return AlbumKey(*fields)
 
 
+def parse_pk(value):
+    """The row id `value` spells in decimal ASCII digits, up to LARGEST_INT; else None
+    (digits of other scripts too: "٣" is no 3). The length is checked before int(), which
+    is slow on thousands of digits."""
+    if not (value.isascii() and value.isdigit()) or len(value.lstrip("0")) > len(str(LARGEST_INT)):
+        return None
+    number = int(value)
+    return number if number <= LARGEST_INT else None
+
+
 def parse_song_id(value):
     """The track a song id names (a pk in decimal); SubsonicError 70 when there is none."""
-    if not value.isdigit() or len(value) > 10 or int(value) > 2**31 - 1:
-        raise not_found("Song")
-    track = songs().filter(pk=int(value)).first()
+    pk = parse_pk(value)
+    track = songs().filter(pk=pk).first() if pk is not None else None
     if track is None:
         raise not_found("Song")
     return track
@@ -162,6 +170,23 @@ def _decode(value, prefix):
         return None
 
 
+def _longest_id():
+    """The length of the longest id _encode can make from the catalogue's fields, with
+    base64's padding (players may send it)."""
+    def longest(model, field):
+        # A control character takes the most room in JSON ("\u0001": six bytes); PostgreSQL
+        # stores any but NUL.
+        return "\x01" * model._meta.get_field(field).max_length
+
+    album_name = max(longest(Track, "album"), longest(Track, "work"), longest(Dataset, "name"), key=len)
+    album = ALBUM_PREFIX + _encode([-(2**63), "dataset", album_name, longest(Track, "composer")])
+    artist = ARTIST_PREFIX + _encode(max(longest(Track, "performer"), longest(Track, "composer"), key=len))
+    return max(len(album), len(artist)) + 2
+
+
+MAX_ID_LENGTH = _longest_id()  # a longer id is refused before decoding
+
+
 # --- any id a player holds --------------------------------------------------------------------------------
 
 
@@ -174,24 +199,32 @@ class Item:
 def resolve_item(value):
     """The song, album or artist `value` names; SubsonicError 70 when it names nothing
     (a malformed id, a failed track, an album or artist without songs)."""
-    if value.startswith(ALBUM_PREFIX):
-        key = parse_album_id(value)
-        if not key.tracks().exists():
-            raise not_found("Album")
-        return Item(key.id)
-    if value.startswith(ARTIST_PREFIX):
-        name = parse_artist_id(value)
-        if not _artist_exists(name):
-            raise not_found("Artist")
-        return Item(artist_id(name))
-    track = parse_song_id(value)
-    return Item(str(track.pk), track)
+    return resolve_items([value])[0]
 
 
 def resolve_items(values):
-    """resolve_item of each of `values`, in order; the songs among them in one query."""
-    found = _songs_by_id(values)
-    return [Item(value, found[value]) if value in found else resolve_item(value) for value in values]
+    """resolve_item of each of `values`, in order, 70 for the first that names nothing; the
+    songs among them in one query, the artists in one (two with Various Artists)."""
+    album_keys = {value: parse_album_id(value) for value in values if value.startswith(ALBUM_PREFIX)}
+    artist_names = {value: parse_artist_id(value) for value in values if value.startswith(ARTIST_PREFIX)}
+    tracks = _songs_by_id(values)
+    playing = _artists_with_songs(set(artist_names.values()))
+
+    def item(value):
+        if value in album_keys:
+            key = album_keys[value]
+            if not key.tracks().exists():  # by the album's own columns: cheap
+                raise not_found("Album")
+            return Item(key.id)
+        if value in artist_names:
+            if artist_names[value] not in playing:
+                raise not_found("Artist")
+            return Item(artist_id(artist_names[value]))
+        if value not in tracks:
+            raise not_found("Song")
+        return Item(str(tracks[value].pk), tracks[value])
+
+    return [item(value) for value in values]
 
 
 def resolve_songs(values):
@@ -201,9 +234,10 @@ def resolve_songs(values):
 
 
 def _songs_by_id(values):
-    # Nine digits always fit a pk; anything else is left to parse_song_id to judge.
-    pks = {int(value) for value in values if value.isascii() and value.isdigit() and len(value) <= 9}
-    return {str(pk): track for pk, track in songs().in_bulk(pks).items()} if pks else {}
+    """{each of `values` that names a song: its track}, in one query."""
+    pks = {value: parse_pk(value) for value in values}
+    tracks = songs().in_bulk({pk for pk in pks.values() if pk is not None})
+    return {value: tracks[pk] for value, pk in pks.items() if pk in tracks}
 
 
 def artist_songs(name):
@@ -211,11 +245,17 @@ def artist_songs(name):
     return songs().alias(artist_name=ARTIST).filter(artist_name=name)
 
 
-def _artist_exists(name):
-    if name == VARIOUS_ARTISTS:  # the artist of every album with several
-        return albums().filter(by_artist(name)).exists()
-    # The same answer as by_artist's for anyone else, without grouping every album.
-    return artist_songs(name).exists()
+def _artists_with_songs(names):
+    """Those of `names` that are some song's artist, in one query (the artist is computed per
+    track, so each name asked alone would read every track again); Various Artists when an
+    album has several, as by_artist selects it."""
+    if not names:
+        return set()
+    found = set(songs().order_by().annotate(artist_name=ARTIST).filter(artist_name__in=names)
+                .values_list("artist_name", flat=True).distinct())
+    if VARIOUS_ARTISTS in names - found and albums().filter(by_artist(VARIOUS_ARTISTS)).exists():
+        found.add(VARIOUS_ARTISTS)
+    return found
 
 
 # --- the user's own marks ---------------------------------------------------------------

@@ -9,7 +9,9 @@ stream is not a play; players report plays with `scrobble`.
 
 Cover art is drawn, not stored: a tile whose colours and pattern derive from the cover id
 alone, so an album looks the same in every player and on every call, and needs no file.
-It is written as a PNG by hand (zlib and struct; the web process has no imaging library).
+So a well-formed album or artist id gets its tile without a look-up (a grid of artists
+would otherwise read the catalogue once per tile); a song's cover is its album's. It is
+written as a PNG by hand (zlib and struct; the web process has no imaging library).
 """
 
 import colorsys
@@ -23,7 +25,15 @@ from django.http import HttpResponse
 from django.utils.cache import get_conditional_response, patch_cache_control
 
 from catalog.streaming import AudioUnavailable, serve_track
-from catalog.subsonic.library import album_of, parse_song_id, resolve_item
+from catalog.subsonic.library import (
+    ALBUM_PREFIX,
+    ARTIST_PREFIX,
+    album_of,
+    artist_id,
+    parse_album_id,
+    parse_artist_id,
+    parse_song_id,
+)
 from catalog.subsonic.protocol import NOT_FOUND, SubsonicError
 
 DEFAULT_SIZE, MIN_SIZE, MAX_SIZE = 600, 16, 1200
@@ -58,9 +68,7 @@ def _attachment(file_name):
 
 
 def get_cover_art(call):
-    item = resolve_item(call.params.required("id"))
-    # A song's cover is its album's: the same picture wherever the album shows.
-    cover_id = album_of(item.track).id if item.track is not None else item.id
+    cover_id = _cover_id(call.params.required("id"))
     size = call.params.int("size", DEFAULT_SIZE, minimum=MIN_SIZE, maximum=MAX_SIZE)
     etag = '"' + hashlib.sha256(f"{ART_VERSION}:{size}:{cover_id}".encode()).hexdigest()[:32] + '"'
     response = get_conditional_response(call.request, etag=etag)
@@ -70,6 +78,17 @@ def get_cover_art(call):
     # The picture follows from the id alone; private, as the URL carries the caller's key.
     patch_cache_control(response, private=True, max_age=ART_MAX_AGE)
     return response
+
+
+def _cover_id(value):
+    """The id whose tile `value` shows, as library.py spells it: an album's or artist's own,
+    not looked up; a song's album's, for a song that exists; SubsonicError 70 otherwise."""
+    if value.startswith(ALBUM_PREFIX):
+        return parse_album_id(value).id
+    if value.startswith(ARTIST_PREFIX):
+        return artist_id(parse_artist_id(value))
+    # A song's cover is its album's: the same picture wherever the album shows.
+    return album_of(parse_song_id(value)).id
 
 
 def cover_tile(cover_id, size):

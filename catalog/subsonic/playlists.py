@@ -21,7 +21,7 @@ from django.db.models.functions import Coalesce
 from catalog.models import Playlist, PlaylistEntry
 from catalog.playlists import services
 from catalog.playlists.selectors import listed_playlists, visible_playlists
-from catalog.subsonic.library import album_of, iso, resolve_songs, song_entries, songs
+from catalog.subsonic.library import album_of, iso, parse_pk, resolve_songs, song_entries, songs
 from catalog.subsonic.protocol import GENERIC, MISSING_PARAMETER, NOT_AUTHORISED, NOT_FOUND, SubsonicError, not_found
 
 # How the services' refusals read in the protocol; any other is error 0.
@@ -108,9 +108,8 @@ def delete_playlist(call):
 def _readable(user, value):
     """The playlist `value` names, if `user` may read it, with song count and duration;
     SubsonicError 70 otherwise."""
-    if not (value.isascii() and value.isdigit() and len(value) <= 9):
-        raise not_found("Playlist")
-    playlist = _with_song_counts(visible_playlists(user)).filter(pk=int(value)).first()
+    pk = parse_pk(value)
+    playlist = _with_song_counts(visible_playlists(user)).filter(pk=pk).first() if pk is not None else None
     if playlist is None:
         raise not_found("Playlist")
     return playlist
@@ -173,10 +172,11 @@ def _name(value):
 
 
 def _index(value):
-    if not (value.isascii() and value.isdigit() and len(value) <= 9):
+    index = parse_pk(value)
+    if index is None:
         raise SubsonicError(GENERIC, f"Parameter 'songIndexToRemove' must be a song's index (0 or more), "
                                      f"not {value[:40]!r}.")
-    return int(value)
+    return index
 
 
 @contextmanager

@@ -9,8 +9,11 @@ songs by genre, and search (search2, search3).
   "Dvořák"): songs by title, performer, composer, album or work; albums by name or by the
   artist or composer of one of their songs; artists by name. An empty query (or `""`, as
   some players send it) matches everything, so that players can page through the whole
-  library to sync. Counts are not capped: a player that asks for 1,000 songs a page and
-  gets fewer takes it for the end of the library.
+  library to sync. Only the query's first MAX_QUERY_LENGTH characters and, of those, its
+  first MAX_QUERY_WORDS words count (each word costs the database a pass). Counts are
+  capped at MAX_SEARCH_COUNT, far above a player's page (one that asks for 1,000 songs and
+  gets fewer takes it for the end of the library), so that no call serialises a large
+  library at once; a count of 0 skips that kind's query.
 """
 
 from dataclasses import dataclass
@@ -46,6 +49,8 @@ from catalog.subsonic.library import (
 from catalog.subsonic.protocol import GENERIC, MISSING_PARAMETER, SubsonicError
 
 MAX_LIST_SIZE = 500
+MAX_SEARCH_COUNT = 5000
+MAX_QUERY_LENGTH, MAX_QUERY_WORDS = 200, 10
 ALBUM_LIST_TYPES = ("random", "newest", "highest", "frequent", "recent", "alphabeticalByName",
                     "alphabeticalByArtist", "starred", "byYear", "byGenre")
 
@@ -161,28 +166,37 @@ def _search(call):
     params = call.params
     if "query" not in params:
         raise SubsonicError(MISSING_PARAMETER, "Required parameter 'query' is missing.")
-    words = params.get("query").replace('"', " ").replace("*", " ").split()  # `""`, Lucene's `term*`
+    query = params.get("query")[:MAX_QUERY_LENGTH].replace('"', " ").replace("*", " ")  # `""`, Lucene's `term*`
+    words = query.split()[:MAX_QUERY_WORDS]
     tracks = in_folder(songs(), params)
 
     def page(kind):
+        """The slice of `kind`'s matches asked for; None for none at all."""
         offset = params.int(f"{kind}Offset", 0)
-        return slice(offset, offset + params.int(f"{kind}Count", 20))
+        count = params.int(f"{kind}Count", 20, maximum=MAX_SEARCH_COUNT)
+        return slice(offset, offset + count) if count else None
 
-    counts = artists(tracks)
-    folded = [fold(word) for word in words]
-    names = sorted((name for name in counts if all(word in fold(name) for word in folded)),
-                   key=lambda name: (sort_name(name), name))[page("artist")]
+    names, counts = [], {}
+    if artist_page := page("artist"):
+        counts = artists(tracks)
+        folded = [fold(word) for word in words]
+        names = sorted((name for name in counts if all(word in fold(name) for word in folded)),
+                       key=lambda name: (sort_name(name), name))[artist_page]
 
-    rows = albums(tracks, user=call.user)
-    album_text = Concat(ALBUM_NAME, Value("\n"), ARTIST, Value("\n"), "composer", output_field=CharField())
-    for number, word in enumerate(words):  # each word in its name, or a song's artist or composer
-        rows = rows.alias(**{f"hits{number}": Count("id", filter=contains_words(album_text, [word]))})
-        rows = rows.filter(**{f"hits{number}__gt": 0})
-    rows = list(rows[page("album")])
+    rows = []
+    if album_page := page("album"):
+        matching = albums(tracks, user=call.user)
+        album_text = Concat(ALBUM_NAME, Value("\n"), ARTIST, Value("\n"), "composer", output_field=CharField())
+        for number, word in enumerate(words):  # each word in its name, or a song's artist or composer
+            matching = matching.alias(**{f"hits{number}": Count("id", filter=contains_words(album_text, [word]))})
+            matching = matching.filter(**{f"hits{number}__gt": 0})
+        rows = list(matching[album_page])
 
-    song_text = Concat("title", Value("\n"), "performer", Value("\n"), "composer", Value("\n"), "album",
-                       Value("\n"), "work", output_field=CharField())
-    matched = tracks.filter(contains_words(song_text, words))[page("song")]
+    matched = []
+    if song_page := page("song"):
+        song_text = Concat("title", Value("\n"), "performer", Value("\n"), "composer", Value("\n"), "album",
+                           Value("\n"), "work", output_field=CharField())
+        matched = tracks.filter(contains_words(song_text, words))[song_page]
 
     stars = starred_at(call.user, [*map(artist_id, names), *(album_key(row).id for row in rows)])
     return Found(
