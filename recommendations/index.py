@@ -7,16 +7,23 @@ or, with MESS_FAISS_APPROXIMATE = "hnsw", an HNSW graph (~20x slower to build on
 MESS_FAISS_COMPRESSION stores vectors as float16 or 8-bit scalars instead of float32.
 
 Freshness: at most every MESS_INDEX_CHECK_SECONDS a search reads the space's `version`
-(one query). When it moved, a background thread builds the new index while the old one
-(or pgvector, before the first build) keeps answering, then swaps it in. A rebuild
-reads only the rows written since the last saved index (`read_changes`: the layer's row
-ids, then the new rows' vectors) and takes the others from that index, unless more than
-REUSE_MAX_CHANGED of the layer changed or its vectors are compressed. Every built
-index is saved under MESS_INDEX_DIR and memory-mapped from there, so the processes on
-one host share one copy in the page cache and only one of them builds each version
-(a file lock); `manage.py build_indexes` saves them before the web processes start.
-Deleting embeddings moves the version too (a trigger, see migrations), so deleted
-tracks leave the index at the next rebuild.
+(one query). When it moved, a background thread makes the new index while the old one
+(or pgvector, before the first build) keeps answering, then swaps it in. A refresh reads
+only the layer's row ids and the rows written since the last saved index (`read_changes`)
+and updates a copy of that index in place: removed rows leave by id, new ones are added
+through the trained IVF quantiser. It re-clusters (and reads the whole layer when the
+saved vectors are compressed) only when more than REUSE_MAX_CHANGED of the layer changed,
+when the layer crosses MESS_FAISS_EXACT_MAX, or when the IVF has outgrown or drifted from
+its training (`_updated_training`). Every index is saved under MESS_INDEX_DIR and
+memory-mapped from there, so the processes on one host share one copy in the page cache,
+only one of them makes each version (a file lock), and the others map the new file when
+they see the version move; `manage.py build_indexes` saves them before the web processes
+start. Deleting embeddings moves the version too (a trigger, see migrations), so deleted
+tracks leave the index at the next refresh.
+
+An IVF's labels are row positions in its `ids` array that never move: a removed row leaves
+a hole (track id and embedding row HOLE) until the next re-training compacts them. A flat
+index closes its gaps on removal (rows keep their order), so it never has holes.
 
 A layer narrower than its space's widest (e.g. a classic layer in a stack with musicnn)
 is stored and indexed at its own width, `space.layer_dim(layer)`: its padding is zeros,
@@ -58,6 +65,14 @@ COPY_HEADER_BYTES, COPY_TRAILER_BYTES = 19, 2
 IVF_TRAINING_PER_LIST = 40
 IVF_TRAINING_ITERATIONS = 10
 REUSE_MAX_CHANGED = 0.2  # a refresh reads the whole layer again when more of it changed
+# An IVF updated in place is re-trained when its rows (holes included) reach IVF_RETRAIN_GROWTH
+# times, or its live rows fall under 1/IVF_RETRAIN_GROWTH of, those it was trained on (sqrt(n)
+# lists then are off by a factor of 1.4), or when the mean quantisation error of the layer
+# (training sample plus every row added since) exceeds the training sample's by IVF_RETRAIN_DRIFT:
+# new material that the centroids do not cover (docs/scaling.md has the measurements).
+IVF_RETRAIN_GROWTH = 2.0
+IVF_RETRAIN_DRIFT = 0.25
+HOLE = -1  # track id and embedding row of a removed IVF row
 
 
 @dataclass(frozen=True, eq=False)
@@ -73,6 +88,7 @@ class LayerIndex:
     # Read when loaded: a newer version's save removes this file while it is still mapped.
     built_at: datetime
     file_bytes: int
+    training: dict | None  # see _training (None in older files)
 
     def rows(self, track_ids):
         """Row of each track id in the index, -1 where it has none."""
@@ -205,12 +221,20 @@ def load_or_build(space_id, layer):
         path = _path(space_id, created, layer, _db_version(space_id))
         if path.exists():
             return _load(path, space_id, layer)
-        previous = _reusable(space_id, created, layer)
-        read = (previous and read_changes(space_id, layer, previous)) or read_vectors(space_id, layer)
-        version, rows, ids, matrix = read
+        previous = _previous(space_id, created, layer)
+        changes = previous and read_changes(space_id, layer, previous)
+        training = changes and _updated_training(previous, changes)
+        if training:
+            version, (index, rows, ids) = changes.version, _update(previous, changes)
+        else:
+            read = (changes and _exact(previous) and _merged(previous, changes)) or read_vectors(space_id, layer)
+            version, rows, ids, matrix = read
+            index = build(matrix)
+            training = _training(index, matrix)
+            del matrix, read
         path = _path(space_id, created, layer, version)
-        _save(build(matrix), rows, ids, path)
-        del matrix, read
+        _save(index, rows, ids, training, path)
+        del index
         return _load(path, space_id, layer)
 
 
@@ -240,29 +264,107 @@ def read_vectors(space_id, layer):
     return version, rows, ids, matrix
 
 
+@dataclass(frozen=True)
+class Changes:
+    """What was written to a layer since a saved index: its positions whose rows are gone,
+    and the new rows (embedding row ids, track ids, normalised vectors)."""
+
+    version: int
+    removed: np.ndarray
+    rows: np.ndarray
+    ids: np.ndarray
+    vectors: np.ndarray
+
+
 def read_changes(space_id, layer, previous):
-    """read_vectors' answer built from `previous` (a saved index of an older version whose
-    vectors are exact) plus only the rows written since, or None when too much changed.
-    A layer's row ids cost a fraction of its vectors to read, and most version moves add
-    or replace a few tracks: this keeps a refresh far below a full read."""
+    """The Changes since `previous` (a saved index of an older version), or None when more
+    than REUSE_MAX_CHANGED of the layer changed. A layer's row ids cost a fraction of its
+    vectors to read, and most version moves add or replace a few tracks."""
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         cursor.execute("SELECT version, dim, layer_dims::text FROM analysis_embeddingspace WHERE id = %s", [space_id])
         version, dim, layer_dims = cursor.fetchone()
         width = _width(dim, layer_dims, layer)
         current = _copy_row_ids(cursor, space_id, layer)
-        kept = np.isin(previous.embedding_rows, current)
+        live = previous.embedding_rows != HOLE
+        removed = np.flatnonzero(live & ~np.isin(previous.embedding_rows, current))
         new = current[~np.isin(current, previous.embedding_rows)]
-        if (~kept).sum() + len(new) > REUSE_MAX_CHANGED * max(len(current), 1):
+        if len(removed) + len(new) > REUSE_MAX_CHANGED * max(len(current), 1):
             return None
         data = _copy_out(cursor, "SELECT id, track_id, vector FROM analysis_trackembedding WHERE id = ANY(%s)",
                          [new.tolist()])
     rows, ids, fresh = _parse_copy(data, width, space_id, layer)
     faiss.normalize_L2(fresh)
+    return Changes(version, removed, rows, ids, fresh)
+
+
+def _merged(previous, changes):
+    """read_vectors' answer from an exact saved index and the changes since."""
+    kept = previous.embedding_rows != HOLE
+    kept[changes.removed] = False
     kept = np.flatnonzero(kept)
-    matrix = np.concatenate([previous.index.reconstruct_batch(kept), fresh])
-    rows = np.concatenate([previous.embedding_rows[kept], rows])
-    return version, rows, np.concatenate([previous.ids[kept], ids]), matrix
+    matrix = np.concatenate([previous.index.reconstruct_batch(kept), changes.vectors])
+    rows = np.concatenate([previous.embedding_rows[kept], changes.rows])
+    return changes.version, rows, np.concatenate([previous.ids[kept], changes.ids]), matrix
+
+
+def _update(previous, changes):
+    """(index, embedding rows, track ids): a private copy of the saved index (the mapped
+    one is read-only and other processes still answer from its file) with the removed rows
+    taken out by label and the new ones added, assigned to lists by the trained quantiser."""
+    index = faiss.read_index(str(previous.path))
+    removed = np.ascontiguousarray(changes.removed, dtype=np.int64)
+    if isinstance(faiss.downcast_index(index), faiss.IndexIVF):
+        index.set_direct_map_type(faiss.DirectMap.Hashtable)  # the array kind cannot remove
+        # The hashtable finds each label's list directly, but only from an IDSelectorArray.
+        index.remove_ids(faiss.IDSelectorArray(len(removed), faiss.swig_ptr(removed)))
+        index.add_with_ids(changes.vectors, np.arange(len(previous.ids), len(previous.ids) + len(changes.ids)))
+        ids, rows = previous.ids.copy(), previous.embedding_rows.copy()
+        ids[removed] = rows[removed] = HOLE
+    else:
+        index.remove_ids(faiss.IDSelectorBatch(removed))  # a scan of every row: hashed membership
+        index.add(changes.vectors)
+        ids, rows = np.delete(previous.ids, removed), np.delete(previous.embedding_rows, removed)
+    return index, np.concatenate([rows, changes.rows]), np.concatenate([ids, changes.ids])
+
+
+def _training(index, matrix):
+    """What re-training is measured against: the rows an index was built from and, for an
+    IVF, the mean quantisation error of a sample of them (as `_quantisation_error`)."""
+    if not isinstance(faiss.downcast_index(index), faiss.IndexIVF):
+        return dict(trained=len(matrix))
+    sample = matrix[np.random.default_rng(0).choice(len(matrix), min(len(matrix), 10_000), replace=False)]
+    return dict(trained=len(matrix), error=_quantisation_error(index, sample) / len(sample), added=0, added_error=0.0)
+
+
+def _quantisation_error(index, vectors):
+    """Sum over unit rows of 1 - cosine to the nearest IVF centroid (half the squared distance)."""
+    scores, _ = index.quantizer.search(vectors, 1)
+    return float(len(vectors) - scores.sum(dtype=np.float64))
+
+
+def _updated_training(previous, changes):
+    """The training record after updating `previous` in place with `changes`, or None when
+    it must be built again: no record (an older file), the layer crossing
+    MESS_FAISS_EXACT_MAX, or an IVF grown, shrunk or drifted past its thresholds."""
+    training = previous.training
+    kind = backend_name(previous.index)
+    if training is None:
+        return None
+    live = int(previous.index.ntotal) - len(changes.removed) + len(changes.ids)
+    if (live <= settings.MESS_FAISS_EXACT_MAX) != kind.startswith("faiss-flat"):
+        return None
+    if kind.startswith("faiss-flat"):
+        return training
+    slots = len(previous.ids) + len(changes.ids)
+    if slots > IVF_RETRAIN_GROWTH * training["trained"] or live * IVF_RETRAIN_GROWTH < training["trained"]:
+        return None
+    added = training["added"] + len(changes.ids)
+    added_error = training["added_error"] + _quantisation_error(previous.index, changes.vectors)
+    mean = (training["error"] * training["trained"] + added_error) / (training["trained"] + added)
+    if mean > (1 + IVF_RETRAIN_DRIFT) * training["error"]:
+        return None
+    return {**training, "added": added, "added_error": added_error}
 
 
 def _copy_in_snapshot(snapshot, space_id, layer, part, parts):
@@ -472,10 +574,16 @@ def _rows_path(path):
     return path.with_suffix(".rows.npy")
 
 
-def _save(index, rows, ids, path):
-    """Write atomically (ids first: a reader looks for the .faiss file), then drop the
+def _training_path(path):
+    return path.with_suffix(".training.json")
+
+
+def _save(index, rows, ids, training, path):
+    """Write atomically (the .faiss file last: a reader looks for it), then drop the
     files of older versions; processes still mapping them keep their pages."""
     temp = path.with_name(f".{path.name}.{os.getpid()}")
+    temp.write_text(json.dumps(training))
+    os.replace(temp, _training_path(path))
     for array, final in ((ids, _ids_path(path)), (rows, _rows_path(path))):
         np.save(temp, array)  # appends .npy
         os.replace(temp.with_name(temp.name + ".npy"), final)
@@ -492,23 +600,29 @@ def _load(path, space_id, layer):
     index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC)
     ids = np.load(_ids_path(path))
     rows = np.load(_rows_path(path)) if _rows_path(path).exists() else None
+    training = json.loads(_training_path(path).read_text()) if _training_path(path).exists() else None
     stat = path.stat()
     return LayerIndex(space_id, layer, _version(path), index, ids, np.argsort(ids, kind="stable"), path, rows,
-                      datetime.fromtimestamp(stat.st_mtime, timezone.utc), stat.st_size)
+                      datetime.fromtimestamp(stat.st_mtime, timezone.utc), stat.st_size, training)
 
 
 def _version(path):
     return int(path.stem.split("_v")[1].split("_")[0])
 
 
-def _reusable(space_id, created, layer):
-    """The newest saved index of this (space, layer) and shape whose vectors can be read
-    back exactly (uncompressed flat or IVF), or None."""
+def _previous(space_id, created, layer):
+    """The newest saved index of this (space, layer) and shape that knows its rows and can
+    be updated in place (flat or IVF: an HNSW graph cannot remove), or None."""
     saved = _saved(space_id, created).get(layer)
     if saved is None or not _rows_path(saved).exists():
         return None
     previous = _load(saved, space_id, layer)
-    return previous if backend_name(previous.index) in ("faiss-flat", "faiss-ivf") else None
+    return None if backend_name(previous.index).startswith("faiss-hnsw") else previous
+
+
+def _exact(previous):
+    """Whether the saved vectors read back exactly (uncompressed flat or IVF)."""
+    return backend_name(previous.index) in ("faiss-flat", "faiss-ivf")
 
 
 def _search_params(index, k, selector=None):

@@ -3,14 +3,17 @@ and are shared between processes through memory-mapped files."""
 
 import time
 
+import faiss
 import numpy as np
 import pytest
 from django.core.management import call_command
+from django.db.models import F
 
 from analysis.embeddings import store_track_embeddings
+from analysis.models import EmbeddingSpace, TrackEmbedding
 from catalog.models import Track
 from recommendations import index
-from tests.factories import make_track
+from tests.factories import make_dataset, make_track
 from tests.test_pgsearch import (  # noqa: F401 (space and catalogue are fixtures)
     DIM, LAYERS, brute_force, catalogue, exact_scan, make_catalogue, make_space, space,
 )
@@ -156,7 +159,7 @@ def test_a_refresh_reads_only_the_rows_written_since(space, catalogue, settings,
     Track.objects.filter(pk=ids[8]).delete()
     monkeypatch.setattr(index, "read_vectors", lambda *args: pytest.fail("read the whole layer again"))
     refreshed = index.load_or_build(space.pk, 0)
-    assert len(refreshed.ids) == len(ids) and ids[8] not in refreshed.ids
+    assert refreshed.index.ntotal == len(ids) and ids[8] not in refreshed.ids
     wait_for_index(space, 0)  # this process swaps in the saved refresh
     for track_id, vector in ((moved.pk, -vectors[0]), (newcomer.pk, -vectors[1]), (ids[3], vectors[3])):
         np.testing.assert_allclose(index.vectors(space, 0, [track_id])[0], vector / np.linalg.norm(vector), atol=1e-6)
@@ -185,7 +188,8 @@ def test_a_saved_index_is_memory_mapped_by_the_next_process(space, catalogue, se
     assert index.search(space, 0, vectors[3], 10) == before
     files = sorted(p.name for p in settings.MESS_INDEX_DIR.iterdir())
     saved = f"s{space.pk}-{int(space.created_at.timestamp() * 1e6)}_l0_v{space.version}_none-50000-ivf-32-64"
-    assert files == [f"{saved}.faiss", f"{saved}.ids.npy", f"{saved}.rows.npy", f"s{space.pk}_l0.lock"]
+    assert files == [f"{saved}.faiss", f"{saved}.ids.npy", f"{saved}.rows.npy", f"{saved}.training.json",
+                     f"s{space.pk}_l0.lock"]
 
     settings.MESS_FAISS_COMPRESSION = "sq8"  # another shape of index is built, not the saved one reused
     index.clear()
@@ -225,3 +229,115 @@ def test_queries_of_the_wrong_shape_or_layer_are_refused(space, catalogue):
         index.search(space, 0, np.ones(DIM + 1, np.float32), 5)
     with pytest.raises(ValueError):
         index.search(space, LAYERS, np.ones(DIM, np.float32), 5)
+
+
+def add_layer_rows(space, vectors, title):
+    """Tracks with these layer-0 vectors, written as one version move (as an import would)."""
+    dataset = make_dataset(title)
+    tracks = Track.objects.bulk_create(
+        Track(dataset=dataset, title=f"{title}{i}", audio_path=f"x/{i}.wav", sha256=f"{title}-{i}", duration=10,
+              sample_rate=24000, channels=1, format="WAV", size_bytes=1) for i in range(len(vectors)))
+    TrackEmbedding.objects.bulk_create(TrackEmbedding(track=t, space=space, layer=0, vector=v)
+                                       for t, v in zip(tracks, vectors))
+    EmbeddingSpace.objects.filter(pk=space.pk).update(version=F("version") + 1)
+    return [t.pk for t in tracks]
+
+
+def churn(space, ids, vectors):
+    """A version move touching 8 of the 300 rows: 4 tracks deleted, 4 added near others."""
+    Track.objects.filter(pk__in=ids[10:14].tolist()).delete()
+    return add_layer_rows(space, vectors[20:24] + 0.01, "near")
+
+
+@pytest.mark.parametrize("exact_max, nprobe", [(50_000, None), (0, 2)], ids=["flat", "ivf"])
+def test_an_update_in_place_finds_what_a_rebuild_finds(space, catalogue, settings, monkeypatch, exact_max, nprobe):
+    """Flat: the same rows in the same order as a rebuild, so identical answers. IVF: the
+    same neighbours as the same trained quantiser filled with the whole layer afresh, at
+    few probes (lists must match, not just the top of the ranking)."""
+    settings.MESS_FAISS_EXACT_MAX = exact_max
+    settings.MESS_FAISS_IVF_NPROBE = nprobe or settings.MESS_FAISS_IVF_NPROBE
+    ids, vectors = catalogue[0]
+    before = index.load_or_build(space.pk, 0)
+    churn(space, ids, vectors)
+    monkeypatch.setattr(index, "build", lambda *args: pytest.fail("built again instead of updating"))
+    updated = index.load_or_build(space.pk, 0)
+    assert updated.training["trained"] == len(ids)
+    _, rows, fresh_ids, matrix = index.read_vectors(space.pk, 0)
+    assert sorted(updated.embedding_rows[updated.embedding_rows != index.HOLE]) == sorted(rows)
+    if exact_max:  # rebuilt from the same rows in the same order, ties break alike
+        order = np.argsort(rows)[np.searchsorted(rows, updated.embedding_rows, sorter=np.argsort(rows))]
+        rebuilt, rebuilt_ids = faiss.IndexFlatIP(matrix.shape[1]), fresh_ids[order]
+        rebuilt.add(matrix[order])
+    else:
+        centroids = before.index.quantizer.reconstruct_n(0, before.index.nlist)
+        np.testing.assert_array_equal(updated.index.quantizer.reconstruct_n(0, updated.index.nlist), centroids)
+        rebuilt, rebuilt_ids = faiss.read_index(str(updated.path)), fresh_ids
+        rebuilt.set_direct_map_type(faiss.DirectMap.NoMap)
+        rebuilt.reset()  # keeps the trained quantiser, empties the lists
+        rebuilt.add(matrix)
+    queries = np.ascontiguousarray(matrix[::7])
+    k = 20
+    params = index._search_params(updated.index, k)
+    got_scores, got = updated.index.search(queries, k, params=params)
+    want_scores, want = rebuilt.search(queries, k, params=params)
+    if exact_max:
+        assert (updated.ids[got] == rebuilt_ids[want]).all()
+        assert (got_scores == want_scores).all()
+    else:
+        for row in range(len(queries)):  # ties may come out in either order
+            assert set(updated.ids[got[row]]) == set(rebuilt_ids[want[row]])
+        np.testing.assert_allclose(got_scores, want_scores, atol=1e-6)
+
+
+@pytest.mark.parametrize("exact_max", [50_000, 0], ids=["flat", "ivf"])
+def test_removed_tracks_never_come_back(space, catalogue, settings, monkeypatch, exact_max):
+    settings.MESS_FAISS_EXACT_MAX = exact_max
+    settings.MESS_FAISS_IVF_NPROBE = 64  # every list: nothing is missed by probing
+    ids, vectors = catalogue[0]
+    index.load_or_build(space.pk, 0)
+    monkeypatch.setattr(index, "build", lambda *args: pytest.fail("built again instead of updating"))
+    churn(space, ids, vectors)
+    index.load_or_build(space.pk, 0)
+    add_layer_rows(space, vectors[30:32] - 0.01, "later")  # a second update on top of the first
+    index.load_or_build(space.pk, 0)
+    wait_for_index(space, 0)
+    gone = set(ids[10:14].tolist())
+    for row in (10, 11, 13, 50):
+        assert not gone & set(ids_of(index.search(space, 0, vectors[row], 400)))
+    assert not gone & set(ids_of(index.search(space, 0, vectors[10], 400, allowed=set(ids.tolist()))))
+    with pytest.raises(KeyError):
+        index.vectors(space, 0, [int(ids[10])])
+    assert wait_for_index(space, 0)["size"] == len(ids) - 4 + 4 + 2
+
+
+def test_an_ivf_outgrown_or_drifted_from_its_training_is_trained_again(space, catalogue, settings, monkeypatch):
+    settings.MESS_FAISS_EXACT_MAX = 0
+    ids, vectors = catalogue[0]
+    first = index.load_or_build(space.pk, 0)
+    assert first.training["trained"] == len(ids) and first.training["added"] == 0
+    builds = []
+    build = index.build
+    monkeypatch.setattr(index, "build", lambda matrix: builds.append(len(matrix)) or build(matrix))
+    # Two tracks far from every centroid move the mean error too little: updated in place.
+    add_layer_rows(space, -vectors[:2], "far")
+    assert index.load_or_build(space.pk, 0).training["added"] == 2 and builds == []
+    # Twelve more do (each ~10x the training error): the layer is clustered again.
+    add_layer_rows(space, -vectors[2:14], "farther")
+    drifted = index.load_or_build(space.pk, 0)
+    assert builds == [len(ids) + 14]
+    assert drifted.training == dict(drifted.training, trained=len(ids) + 14, added=0)
+    assert (drifted.ids != index.HOLE).all()
+
+    monkeypatch.setattr(index, "IVF_RETRAIN_GROWTH", 1.01)  # 1 % more rows than trained on
+    add_layer_rows(space, vectors[40:42] + 0.01, "near")
+    assert index.load_or_build(space.pk, 0).training["added"] == 2 and len(builds) == 1
+    add_layer_rows(space, vectors[42:45] + 0.01, "nearer")
+    assert index.load_or_build(space.pk, 0).training["trained"] == len(ids) + 19 and len(builds) == 2
+
+
+def test_crossing_the_exact_limit_builds_the_other_kind(space, catalogue, settings):
+    ids, vectors = catalogue[0]
+    settings.MESS_FAISS_EXACT_MAX = len(ids) + 1
+    assert index.backend_name(index.load_or_build(space.pk, 0).index) == "faiss-flat"
+    add_layer_rows(space, vectors[:2] + 0.01, "over")
+    assert index.backend_name(index.load_or_build(space.pk, 0).index) == "faiss-ivf"

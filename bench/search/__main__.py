@@ -6,7 +6,9 @@ as real embeddings have, `--tracks` of them in layer 0 and `--layer-tracks` in l
 1-12. Reports, in one run: index build time from the database, in-process query latency
 (recommendations.index.search) for FAISS exact, FAISS HNSW and IVF (plain and 8-bit;
 IVF is the default) and pgvector HNSW with recall@10 against the exact answer, the
-research prototype's method (scikit-learn cosine_similarity then argsort) as the baseline, and the RSS of a process
+research prototype's method (scikit-learn cosine_similarity then argsort) as the baseline; the
+refresh after 1 % and then 10 % of layer 0 is rewritten (the saved index updated in place,
+against a full rebuild of the same version in the same run, recall@10 of both); the RSS of a process
 holding all 13 layers built in memory vs memory-mapped from the saved files (RSS, USS,
 PSS). Then a sweep of HNSW (M, efConstruction, efSearch) and IVF-Flat shapes on layer 0
 (build time, p50/p99, recall; bench/search/sweep.py), and end-to-end HTTP latency and
@@ -17,6 +19,7 @@ that capacity on a fixed schedule (latency at a sustainable load), plus each wor
 Ratios are to the baseline: latency to the prototype's p50; a sweep row's build time to
 the HNSW build+save from the DB above (which includes the read and the save, so even the
 sweep's own row of that shape shows ~1.2x).
+`--refresh-only` stops after the refresh rows (the default index only: a few minutes at 100k).
 Loopback only; run with MESS_DATA_DIR pointing at a scratch directory to keep data/ clean.
 """
 
@@ -124,12 +127,60 @@ def memory_child(space_id, mode):
     print(f"{rss:.0f} {anon:.0f} {info.uss / 2**20:.0f} {info.pss / 2**20:.0f}")
 
 
+def entry_recall(entry, ids, raw, picks, truth):
+    """recall@10 of a LayerIndex's own search (self excluded), at the configured nprobe."""
+    from bench.search.sweep import recall
+    from recommendations import index
+
+    queries = raw[picks] / np.linalg.norm(raw[picks], axis=1, keepdims=True)
+    _, found = entry.index.search(queries, 11, params=index._search_params(entry.index, 11))
+    return recall([[int(t) for t in entry.ids[row] if t != ids[p]][:10] for row, p in zip(found, picks)], truth)
+
+
+def refresh_rows(space, ids, raw, picks, truth):
+    """Version moves that rewrite 1 % then 10 % of layer 0 (re-extracted tracks: rows deleted
+    and written again, same vectors): the refresh updates the saved index in place. The
+    baseline, per step: a full rebuild of that same version from the database (no saved file)."""
+    from django.db import connection
+
+    from recommendations import index
+
+    rows = []
+    for share in (0.01, 0.10):
+        changed = ids[: max(1, int(len(ids) * share))]
+        with connection.cursor() as cursor:
+            cursor.execute(  # the delete trigger moves the version
+                "DELETE FROM analysis_trackembedding WHERE space_id = %s AND layer = 0 AND track_id = ANY(%s)",
+                [space.pk, changed.tolist()],
+            )
+        copy_layer(space, 0, changed, raw[: len(changed)])
+        began = time.perf_counter()
+        entry = index.load_or_build(space.pk, 0)
+        updated = time.perf_counter() - began
+        kind = index.backend_name(entry.index)
+        in_place = entry.training.get("added", 0) > 0 or kind.startswith("faiss-flat")
+        updated_recall = entry_recall(entry, ids, raw, picks, truth)
+        for path in index.index_dir().glob(f"s{space.pk}-*_l0_*"):
+            path.unlink()
+        began = time.perf_counter()
+        entry = index.load_or_build(space.pk, 0)
+        rebuilt = time.perf_counter() - began
+        rows.append((f"refresh after {len(changed)} rows rewritten ({kind}, {share:.0%})",
+                     f"{updated:.2f} s", f"{'in place' if in_place else 'RE-TRAINED'}, "
+                     f"recall@10 {updated_recall:.3f}, {rebuilt / updated:.1f}x faster than a rebuild"))
+        rows.append(("  baseline: full rebuild of that version", f"{rebuilt:.2f} s",
+                     f"recall@10 {entry_recall(entry, ids, raw, picks, truth):.3f}"))
+    return rows
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--tracks", type=int, default=100_000)
     parser.add_argument("--layer-tracks", type=int, default=20_000)
     parser.add_argument("--http-seconds", type=int, default=15, help="duration of the 50-client HTTP load")
     parser.add_argument("--no-sweep", action="store_true", help="skip the HNSW/IVF shape sweep")
+    parser.add_argument("--refresh-only", action="store_true",
+                        help="only the default index's build, query and refresh rows (a few minutes)")
     parser.add_argument("--memory-child", nargs=2, metavar=("SPACE", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     django.setup()
@@ -180,6 +231,8 @@ def main():
         # The default shape last: its saved file is the one the HTTP workers then map.
         shapes = [("FAISS exact", 10**9, "none", "hnsw"), (hnsw, 0, "none", "hnsw"), ("FAISS HNSW sq8", 0, "sq8", "hnsw"),
                   ("FAISS IVF sq8", 0, "sq8", "ivf"), (ivf, approximate_max, "none", "ivf")]
+        if args.refresh_only:
+            shapes = shapes[-1:]
         for label, exact_max, compression, approximate in shapes:
             settings.MESS_FAISS_EXACT_MAX, settings.MESS_FAISS_COMPRESSION = exact_max, compression
             settings.MESS_FAISS_APPROXIMATE = approximate
@@ -203,19 +256,9 @@ def main():
             rows.append((f"{label} p50/p99", f"{p50:.3f} / {p99:.3f} ms",
                          f"{base_p50 / p50:.0f}x faster, recall@10 {recall(found, truth):.3f}"))
 
-        # A version move that touches 1 % of the layer (re-extracted tracks: rows deleted and
-        # written again): the refresh reuses the saved index's vectors and reads only those rows.
-        changed = ids[: max(1, args.tracks // 100)]
-        with connection.cursor() as cursor:
-            cursor.execute(  # the delete trigger moves the version
-                "DELETE FROM analysis_trackembedding WHERE space_id = %s AND layer = 0 AND track_id = ANY(%s)",
-                [space.pk, changed.tolist()],
-            )
-        copy_layer(space, 0, changed, raw[: len(changed)])
-        began = time.perf_counter()
-        entry = index.load_or_build(space.pk, 0)
-        rows.append((f"refresh after {len(changed)} rows rewritten ({index.backend_name(entry.index)})",
-                     f"{time.perf_counter() - began:.2f} s", "reads only the changed rows"))
+        rows += refresh_rows(space, ids, raw, picks, truth)
+        if args.refresh_only:
+            return
 
         began = time.perf_counter()
         with connection.cursor() as cursor:
