@@ -276,9 +276,9 @@ def test_deleting_a_space_removes_its_indices_and_the_target_tables_no_other_spa
     saved_index_and_targets(gone, shared, alone)
     saved_index_and_targets(kept, shared)
     kept_indices = [name for name in folder_files(settings.MESS_INDEX_DIR) if index_space(name) == kept.pk]
-    # Per layer: the index, its ids, its rows and a lock, for each space; a table per audio
-    # (the spaces' windows are alike, so `shared` has one table for both).
-    assert (len(folder_files(settings.MESS_INDEX_DIR)), len(kept_indices)) == (2 * LAYERS * 4, LAYERS * 4)
+    # Per layer: the index, its ids, its rows, its training record and a lock, for each space;
+    # a table per audio (the spaces' windows are alike, so `shared` has one table for both).
+    assert (len(folder_files(settings.MESS_INDEX_DIR)), len(kept_indices)) == (2 * LAYERS * 5, LAYERS * 5)
     assert len(folder_files(settings.MESS_TARGET_CACHE_DIR)) == 2
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -409,8 +409,8 @@ def test_clean_orphans_finds_indices_and_target_tables_that_no_space_or_featured
     stray = sorted(str(path) for path in local if index_space(path.name) == gone_pk
                    or path.name.startswith(dropped.sha256))
     kept_files = sorted(str(path) for path in local if str(path) not in stray)
-    # 4 files a layer (index, ids, rows, lock) and a target table; kept also notes.txt.
-    assert (len(stray), len(kept_files)) == (LAYERS * 4 + 1, LAYERS * 4 + 1 + 1)
+    # 5 files a layer (index, ids, rows, training, lock) and a target table; kept also notes.txt.
+    assert (len(stray), len(kept_files)) == (LAYERS * 5 + 1, LAYERS * 5 + 1 + 1)
 
     out = clean()
     assert sorted(line.split()[-1] for line in out.splitlines()[:-1]) == stray
