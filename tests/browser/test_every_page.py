@@ -8,6 +8,7 @@ import pytest
 
 from analysis.models import EmbeddingSpace, TrackTags
 from catalog.playlists.services import create_playlist
+from catalog.subsonic.keys import create_key
 from tests.factories import make_dataset, make_user, run_queued_extraction, upload_tone
 from tests.test_aspect_map import finished_run
 
@@ -44,7 +45,8 @@ def test_every_page_is_accessible_and_fits_a_phone(page, sign_in, tones):
     page.set_viewport_size(PHONE)
     listener_pages = ["/", f"/tracks/{tones[0].pk}/", "/map/", "/layers/", "/search/", "/accounts/login/",
                       "/playlists/", f"/playlists/{playlist.pk}/"]  # fmt: skip
-    curator_pages = ["/search/", "/jobs/", "/upload/", "/playlists/", f"/playlists/{playlist.pk}/"]
+    create_key(curator, "Feishin on a laptop with a long name")
+    curator_pages = ["/search/", "/jobs/", "/upload/", "/playlists/", f"/playlists/{playlist.pk}/", "/accounts/keys/"]
 
     problems = []
     for path in listener_pages:
