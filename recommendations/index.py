@@ -7,8 +7,10 @@ or, with MESS_FAISS_APPROXIMATE = "hnsw", an HNSW graph (~20x slower to build on
 MESS_FAISS_COMPRESSION stores vectors as float16 or 8-bit scalars instead of float32.
 
 Freshness: at most every MESS_INDEX_CHECK_SECONDS a search reads the space's `version`
-(one query). When it moved, a background thread makes the new index while the old one
-(or pgvector, before the first build) keeps answering, then swaps it in. A refresh reads
+(one query). When it moved, a background thread (niced, one core fewer than the host's)
+makes the new index while the old one (or pgvector, before the first build) keeps
+answering, then swaps it in; recommendations/passages.py refreshes its window indices the
+same way (`fresh`). A refresh reads
 only the layer's row ids and the rows written since the last saved index (`read_changes`)
 and updates a copy of that index in place: removed rows leave by id, new ones are added
 through the trained IVF quantiser. It re-clusters (and reads the whole layer when the
@@ -40,7 +42,7 @@ import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -73,6 +75,7 @@ REUSE_MAX_CHANGED = 0.2  # a refresh reads the whole layer again when more of it
 IVF_RETRAIN_GROWTH = 2.0
 IVF_RETRAIN_DRIFT = 0.25
 HOLE = -1  # track id and embedding row of a removed IVF row
+BUILD_NICENESS = 10  # of a background build's thread: requests are served first
 
 
 @dataclass(frozen=True, eq=False)
@@ -213,10 +216,7 @@ def load_or_build(space_id, layer):
     """The index of the space's current version for `layer`: mapped from its file when
     one was saved, else built from the database and saved. Processes sharing the index
     directory build each (space, layer) one at a time, so the others find its file."""
-    folder = index_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / f"s{space_id}_l{layer}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with building_lock(space_id, f"l{layer}"):
         created = EmbeddingSpace.objects.values_list("created_at", flat=True).get(pk=space_id)
         path = _path(space_id, created, layer, _db_version(space_id))
         if path.exists():
@@ -236,6 +236,16 @@ def load_or_build(space_id, layer):
         _save(index, rows, ids, training, path)
         del index
         return _load(path, space_id, layer)
+
+
+@contextmanager
+def building_lock(space_id, part):
+    """Held while one process builds (space, part): the others wait, then find its file."""
+    folder = index_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / f"s{space_id}_{part}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def read_vectors(space_id, layer):
@@ -491,35 +501,52 @@ def _current(space, layer):
     background build when the space's version has moved past the index's."""
     if not settings.MESS_FAISS_ENABLED:
         return None
-    key = (space.pk, int(layer))
+    return fresh(_slots, (space.pk, int(layer)), lambda: load_or_build(space.pk, layer))
+
+
+def fresh(slots, key, build, limit=None):
+    """What answers for `key` (a tuple starting with a space id) now: the entry of `slots`,
+    or None before its first build. At most every MESS_INDEX_CHECK_SECONDS reads the
+    space's version; when it has moved past the entry's, `build` (which returns the new
+    entry) runs in a background thread while the old entry keeps answering. With a
+    `limit`, `slots` is an OrderedDict keeping that many, least recently asked dropped."""
     with _lock:
-        slot = _slots.setdefault(key, _Slot())
+        slot = slots.setdefault(key, _Slot())
+        if limit is not None:
+            slots.move_to_end(key)
+            while len(slots) > limit:
+                slots.popitem(last=False)
         now = time.monotonic()
         due = now - slot.checked_at >= settings.MESS_INDEX_CHECK_SECONDS
         if due:
             slot.checked_at = now
     if due:
-        version = _db_version(space.pk)
+        version = _db_version(key[0])
         if version is None:  # the space is gone
             with _lock:
-                _slots.pop(key, None)
+                slots.pop(key, None)
             return None
         stale = slot.current is None or slot.current.version != version
         with _lock:
             start = stale and not slot.building
             slot.building = slot.building or start
         if start:
-            threading.Thread(target=_refresh, args=(slot, *key), name=f"faiss-s{key[0]}-l{key[1]}", daemon=True).start()
+            name = "faiss-" + "-".join(map(str, key))
+            threading.Thread(target=_refresh, args=(slot, build, key), name=name, daemon=True).start()
     return slot.current
 
 
-def _refresh(slot, space_id, layer):
+def _refresh(slot, build, key):
+    # Requests go first: this thread (and the faiss threads it starts) runs niced, on one
+    # core fewer than the host has (OpenMP's thread count is per calling thread).
+    os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BUILD_NICENESS)
+    faiss.omp_set_num_threads(max(1, (os.cpu_count() or 1) - 1))
     try:
-        slot.current = load_or_build(space_id, layer)
+        slot.current = build()
     except EmbeddingSpace.DoesNotExist:
         pass  # deleted while this was being built: the next look drops its slot
     except Exception:
-        log.exception("building the index of space %s layer %s failed; pgvector answers", space_id, layer)
+        log.exception("building the index %s failed; the previous one (or the fallback) answers", key)
     finally:
         slot.building = False
         connection.close()  # this thread's own connection
@@ -530,12 +557,17 @@ def _db_version(space_id):
 
 
 def _path(space_id, created, layer, version):
+    return shaped_path(space_id, created, f"l{layer}", version)
+
+
+def shaped_path(space_id, created, part, version):
+    """The file of one version of a space's index `part` (l{layer}, or a passage index's)."""
     # The settings that shape an index are part of its name: changing them rebuilds. So is
     # the space's creation time: ids and versions repeat in a recreated (e.g. test) database.
     shape = "-".join(str(getattr(settings, name)) for name in (
         "MESS_FAISS_COMPRESSION", "MESS_FAISS_EXACT_MAX", "MESS_FAISS_APPROXIMATE",
         "MESS_FAISS_HNSW_M", "MESS_FAISS_HNSW_EF_CONSTRUCTION"))
-    return index_dir() / f"s{space_id}-{_stamp(created)}_l{layer}_v{version}_{shape}.faiss"
+    return index_dir() / f"s{space_id}-{_stamp(created)}_{part}_v{version}_{shape}.faiss"
 
 
 def _stamp(created):
@@ -543,8 +575,8 @@ def _stamp(created):
 
 
 # s{id}-{stamp}_l... for an index and its row files (a leading dot while being written),
-# s{id}_l{layer}.lock for a lock, which has no stamp.
-_SPACE_FILE = re.compile(r"\.?s(\d+)(?:-(\d+))?_l")
+# s{id}_l{layer}.lock for a lock, which has no stamp; _w... for a passage index's.
+_SPACE_FILE = re.compile(r"\.?s(\d+)(?:-(\d+))?_[lw]")
 
 
 def file_owner(name):
@@ -567,11 +599,11 @@ def space_files(space_id, created):
 
 
 def _ids_path(path):
-    return path.with_suffix(".ids.npy")
+    return array_path(path, "ids")
 
 
 def _rows_path(path):
-    return path.with_suffix(".rows.npy")
+    return array_path(path, "rows")
 
 
 def _training_path(path):
@@ -579,14 +611,26 @@ def _training_path(path):
 
 
 def _save(index, rows, ids, training, path):
-    """Write atomically (the .faiss file last: a reader looks for it), then drop the
-    files of older versions; processes still mapping them keep their pages."""
-    temp = path.with_name(f".{path.name}.{os.getpid()}")
+    # The training record before save(), which writes the .faiss file (what a reader looks for) last.
+    temp = path.with_name(f".{path.name}.{os.getpid()}.json")
     temp.write_text(json.dumps(training))
     os.replace(temp, _training_path(path))
-    for array, final in ((ids, _ids_path(path)), (rows, _rows_path(path))):
+    save(index, path, {"ids": ids, "rows": rows})
+
+
+def array_path(path, name):
+    """The file of one of the arrays saved beside the index at `path`."""
+    return path.with_suffix(f".{name}.npy")
+
+
+def save(index, path, arrays):
+    """Write the index and its {name: array} atomically (arrays first: a reader looks for
+    the .faiss file), then drop the files of older versions; processes still mapping them
+    keep their pages."""
+    temp = path.with_name(f".{path.name}.{os.getpid()}")
+    for name, array in arrays.items():
         np.save(temp, array)  # appends .npy
-        os.replace(temp.with_name(temp.name + ".npy"), final)
+        os.replace(temp.with_name(temp.name + ".npy"), array_path(path, name))
     faiss.write_index(index, str(temp))
     os.replace(temp, path)
     stem = path.name.split("_v")[0]
@@ -596,14 +640,18 @@ def _save(index, rows, ids, training, path):
 
 
 def _load(path, space_id, layer):
-    # IO_FLAG_MMAP_IFC maps the vectors (and graph) instead of copying them to the heap.
-    index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC)
+    index = mapped(path)
     ids = np.load(_ids_path(path))
     rows = np.load(_rows_path(path)) if _rows_path(path).exists() else None
     training = json.loads(_training_path(path).read_text()) if _training_path(path).exists() else None
     stat = path.stat()
     return LayerIndex(space_id, layer, _version(path), index, ids, np.argsort(ids, kind="stable"), path, rows,
                       datetime.fromtimestamp(stat.st_mtime, timezone.utc), stat.st_size, training)
+
+
+def mapped(path):
+    # IO_FLAG_MMAP_IFC maps the vectors (and graph) instead of copying them to the heap.
+    return faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC)
 
 
 def _version(path):
