@@ -101,6 +101,7 @@ _MEANINGS = {
     404: "No such object.",
     409: "The object's present state does not allow this (e.g. a run that has not finished).",
     429: "Too many requests; Retry-After says when to try again.",
+    503: "Not ready yet (e.g. an index being built); try again in a few seconds.",
 }
 
 

@@ -288,6 +288,9 @@ MESS_FAISS_ALLOWED_EXACT_MAX = env_int("MESS_FAISS_ALLOWED_EXACT_MAX", 20_000)
 MESS_INDEX_CHECK_SECONDS = float(env_str("MESS_INDEX_CHECK_SECONDS", "2"))
 MESS_INDEX_READ_CONNECTIONS = env_int("MESS_INDEX_READ_CONNECTIONS", 2)  # parallel COPY when building
 MESS_INDEX_DIR = Path(env_str("MESS_INDEX_DIR", str(DATA_DIR / "indexes")))
+# The first passage query of a process waits this long for the window index to be mapped
+# or built in the background, then is refused (503, indexing) to retry.
+MESS_PASSAGE_FIRST_WAIT_SECONDS = float(env_str("MESS_PASSAGE_FIRST_WAIT_SECONDS", "10"))
 MESS_PGVECTOR_EF_SEARCH = env_int("MESS_PGVECTOR_EF_SEARCH", 100)
 # How deep similar tracks page (offset + k): a page that deep costs a list that long.
 MESS_SIMILAR_MAX_DEPTH = env_int("MESS_SIMILAR_MAX_DEPTH", 1000)

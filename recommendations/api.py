@@ -35,8 +35,9 @@ from recommendations.serializers import (
 )
 
 # `with refusals():` a RecommendationError raised inside becomes the API's refusal. Nothing
-# to compare with is a missing resource; every other refusal is a bad request.
-refusals = partial(refusing, RecommendationError, {"no_space": 404, "no_embeddings": 404})
+# to compare with is a missing resource; a passage index not built yet is a retry later;
+# every other refusal is a bad request.
+refusals = partial(refusing, RecommendationError, {"no_space": 404, "no_embeddings": 404, "indexing": 503})
 
 
 def query_values(request):
@@ -90,7 +91,7 @@ class SimilarTracksView(TrackQueryView):
         "those windows are never returned, the track's other passages may be (marked same_track) unless "
         "exclude_self.",
         parameters=[PassageQuerySerializer],
-        responses={200: SimilarPassagesSerializer, **error_responses(400, 404)},
+        responses={200: SimilarPassagesSerializer, **error_responses(400, 404, 503)},
     )
 )
 class SimilarPassagesView(TrackQueryView):
@@ -129,7 +130,7 @@ class ClipSearchDetailView(APIView):
         description="Once the clip is embedded (status succeeded): tracks similar to it (its mean over windows "
         "per layer) and passages similar to it. Only its owner and staff see a clip.",
         parameters=[ClipQueryParamsSerializer],
-        responses={200: ClipSearchSerializer, **error_responses(400, 401, 404)},
+        responses={200: ClipSearchSerializer, **error_responses(400, 401, 404, 503)},
     )
     def get(self, request, pk):
         clips = ClipQuery.objects.select_related("space")

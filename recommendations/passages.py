@@ -5,20 +5,26 @@ a query's layers is the sqrt(weight)-scaled concatenation of its L2-normalised l
 vectors, so a dot product is the weighted sum of per-layer cosines (as for tracks). Each
 layer keeps only its own width (`space.layer_dim`): the rest is padding.
 
-Each web process builds a window index per (space, layer weights) lazily from the
-stored per-window features (TrackFeatures) with `index.build`, and rebuilds it when the
-space's version has moved (read on every query: one small query; the features of a new
-track show up at once). Builds run in the asking request: there is no database fallback
-for windows. At most MAX_CACHED indices are kept, least recently used dropped first, so
-mixes of aspects cannot grow memory without bound.
+A window index per (space, layer weights) is built from the stored per-window features
+(TrackFeatures) with `index.build` and kept fresh like the track indices (`index.fresh`):
+when the space's version moves, a background thread builds the new one while the old one
+answers, saves it under MESS_INDEX_DIR (one process per host builds each version, the
+others map the file) and swaps it in. Only the first query of a (space, weights) in a
+process has nothing to answer from: it waits for that build at most
+MESS_PASSAGE_FIRST_WAIT_SECONDS (a saved file maps at once), then is refused as
+`indexing` (503) to retry. At most MAX_CACHED indices are kept per process, least recently
+used dropped first, so mixes of aspects cannot grow memory without bound.
 """
 
+import hashlib
 import math
-import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
+from django.conf import settings
 
 from analysis.embeddings import load_window_features
 from analysis.models import EmbeddingSpace, TrackFeatures
@@ -53,14 +59,16 @@ class SimilarPassages:
 @dataclass(frozen=True, eq=False)
 class WindowIndex:
     version: int
-    index: object  # a faiss.Index over the rows, or None when the space has no windows
+    index: object  # a faiss.Index over the rows, memory-mapped from its file
     track_ids: np.ndarray
     starts: np.ndarray
     ends: np.ndarray
+    paths: np.ndarray  # the features file each row was read from
 
 
-_cache = OrderedDict()
-_lock = threading.Lock()
+# Saved beside the index, one value per row: {name: dtype}, in WindowIndex's order.
+ARRAYS = {"track_ids": np.int64, "starts": np.float64, "ends": np.float64, "paths": np.str_}
+_slots = OrderedDict()
 
 
 def similar_passages(
@@ -132,50 +140,83 @@ def window_mean(windows):
 
 
 def _window_index(space, weights):
-    """The process's window index for (space, weights) at the space's current version."""
+    """The process's newest window index for (space, weights); see the module docstring."""
     # The creation time is in the key: ids and versions repeat in a recreated database.
     key = (space.pk, space.created_at, tuple(sorted(weights.items())))
-    version = EmbeddingSpace.objects.filter(pk=space.pk).values_list("version", flat=True).first()
-    with _lock:  # one build at a time; the others wait for it rather than build the same
-        entry = _cache.get(key)
-        if entry is None or entry.version != version:
-            entry = _build(space, weights, version)
-            _cache[key] = entry
-        _cache.move_to_end(key)
-        while len(_cache) > MAX_CACHED:
-            _cache.popitem(last=False)
-        return entry
+    build = partial(load_or_build, space.pk, key[2])
+    deadline = time.monotonic() + settings.MESS_PASSAGE_FIRST_WAIT_SECONDS
+    while (entry := index.fresh(_slots, key, build, limit=MAX_CACHED)) is None:
+        if time.monotonic() >= deadline:
+            raise RecommendationError(
+                "indexing", f"The passages of {space} are being indexed; retry in a few seconds."
+            )
+        time.sleep(0.02)
+    return entry
 
 
-def _build(space, weights, version):
-    """`version` is read before the features: anything written after it moves the version
-    again, so the next query rebuilds rather than keeping a stale index."""
-    rows, track_ids, starts, ends = [], [], [], []
-    listed = TrackFeatures.objects.filter(space=space).values_list(
+def load_or_build(space_id, weights):
+    """The window index of the space's current version for `weights` ((layer, weight)
+    pairs): mapped from its file when one was saved, else built and saved, reading only
+    the features files that the newest saved index of an older version does not hold."""
+    part = "w" + hashlib.sha1(repr(weights).encode()).hexdigest()[:12]
+    with index.building_lock(space_id, part):
+        # The version is read before the features: anything written after it moves the
+        # version again, so the next check rebuilds rather than keeping a stale index.
+        space = EmbeddingSpace.objects.get(pk=space_id)
+        path = index.shaped_path(space_id, space.created_at, part, space.version)
+        if not path.exists():
+            matrix, arrays = _read(space, dict(weights), _reusable(space, part))
+            index.save(index.build(matrix), path, arrays)
+            del matrix
+        return _load(path)
+
+
+def _load(path):
+    arrays = (np.load(index.array_path(path, name), mmap_mode="r") for name in ARRAYS)
+    return WindowIndex(index._version(path), index.mapped(path), *arrays)
+
+
+def _reusable(space, part):
+    """The newest saved index of an older version of `part` whose rows read back exactly
+    (uncompressed flat or IVF), or None."""
+    stem, shape = index.shaped_path(space.pk, space.created_at, part, 0).name.split("_v0_")
+    saved = sorted(index.index_dir().glob(f"{stem}_v*_{shape}"), key=index._version)
+    previous = saved and _load(saved[-1])
+    return previous if previous and index.backend_name(previous.index) in ("faiss-flat", "faiss-ivf") else None
+
+
+def _read(space, weights, previous):
+    """([windows, width] rows of every stored window, {name in ARRAYS: array}). The rows of
+    files `previous` holds are read back from it: a version move re-reads only new files."""
+    listed = list(TrackFeatures.objects.filter(space=space).values_list(
         "track_id", "path", "window_starts", "track__duration"
-    )
-    for track_id, path, window_starts, duration in listed.iterator():
+    ))
+    width = sum(space.layer_dim(layer) for layer in weights)
+    parts = [(np.zeros((0, width), np.float32), *(np.zeros(0, dtype) for dtype in ARRAYS.values()))]
+    known = set()
+    if previous is not None:
+        kept = np.flatnonzero(np.isin(previous.paths, [path for _, path, *_ in listed]))
+        known = set(previous.paths[kept].tolist())
+        parts.append((previous.index.reconstruct_batch(kept),
+                      *(array[kept] for array in (previous.track_ids, previous.starts, previous.ends, previous.paths))))
+    for track_id, path, window_starts, duration in listed:
+        if path in known:
+            continue
         try:
             windows = load_window_features(path)
         except FileNotFoundError:
-            continue  # re-extracted since the listing: the moved version brings it back next query
+            continue  # re-extracted since the listing: the moved version brings it back next build
         window_starts = np.asarray(window_starts, dtype=np.float64)
-        rows.append(_rows(windows, weights, space))
-        track_ids.append(np.full(len(window_starts), track_id, dtype=np.int64))
-        starts.append(window_starts)
-        ends.append(np.minimum(window_starts + space.window_seconds, duration))
-    if not rows:
-        empty = np.zeros(0)
-        return WindowIndex(version, None, empty.astype(np.int64), empty, empty)
-    return WindowIndex(
-        version, index.build(np.concatenate(rows)),
-        np.concatenate(track_ids), np.concatenate(starts), np.concatenate(ends),
-    )
+        count = len(window_starts)
+        parts.append((_rows(windows, weights, space), np.full(count, track_id, dtype=np.int64), window_starts,
+                      np.minimum(window_starts + space.window_seconds, duration), np.full(count, path)))
+    matrix, *arrays = (np.concatenate(column) for column in zip(*parts))
+    return matrix, dict(zip(ARRAYS, arrays))
 
 
 def _search(entry, query, k, *, excluded, per_track, own=None):
     """Up to k passages; `own` is the query track's id, whose windows are marked same_track."""
-    if entry.index is None:
+    if entry.index.ntotal == 0:
         return []
     total = entry.index.ntotal
     skip = int(excluded.sum()) if excluded is not None else 0

@@ -50,7 +50,7 @@ class RecommendationError(Exception):
     unknown_aspect, layer_out_of_range, bad_mix, conflicting_parameters, unknown_dataset,
     unknown_composer, unknown_tag, bad_k, bad_offset, bad_diversity, bad_span (passages), and for
     radio and paths (recommendations/listening/) bad_count, bad_variance, bad_played, bad_cap,
-    bad_duration, bad_seed, missing_seed."""
+    bad_duration, bad_seed, missing_seed, and indexing (passages: their index is being built)."""
 
     def __init__(self, code, message):
         super().__init__(message)

@@ -11,7 +11,8 @@ from tests.factories import (
 )
 from tests.test_recommendations_api import assert_error
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("use_tiny_mert")]
+# Transactions: the passage index is built on its own connection.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("use_tiny_mert")]
 
 CLIPS = "/api/v1/search/clip/"
 SAMPLE_RATE = 22050  # of tests.factories' signals

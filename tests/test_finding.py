@@ -165,6 +165,7 @@ def test_the_service_pages_the_same_way(crowd):
 # --- item 6: passages ---------------------------------------------------------------
 
 
+@pytest.mark.django_db(transaction=True)  # the passage index is built on its own connection
 def test_passages_can_leave_out_the_query_tracks_own_repeats(windows):
     q = windows[1]["q"]
     with_repeats = similar_passages(q, start=0, end=1, layer=1, k=3).results
@@ -173,6 +174,7 @@ def test_passages_can_leave_out_the_query_tracks_own_repeats(windows):
     assert [r.track.title for r in without] == ["a", "b", "c"] and not any(r.same_track for r in without)
 
 
+@pytest.mark.django_db(transaction=True)  # the passage index is built on its own connection
 def test_the_passages_api_marks_repeats_and_excludes_them_when_asked(client, windows):
     q = windows[1]["q"]
     marked = passages(client, q.pk, start=0, end=1, layer=1, k=2).json()["results"]

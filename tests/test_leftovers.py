@@ -28,7 +28,7 @@ from analysis.probing import track_targets
 from catalog import intake
 from catalog.models import Dataset, Track
 from catalog.peaks import PEAK_COUNT, cached_peaks_name, track_peaks_json
-from recommendations import index
+from recommendations import index, passages
 from tests.factories import audio_bytes, make_dataset, make_track, make_user, noise, token_for, tone
 
 pytestmark = pytest.mark.django_db
@@ -249,9 +249,11 @@ def test_deleting_a_space_removes_its_features_and_its_clips_window_means(spaces
 
 def saved_index_and_targets(space, *tracks):
     """What probing and searching leave on disk for a space: an index of each layer
-    (recommendations/index.py) and the tracks' probe-target tables (analysis/targets.py)."""
+    (recommendations/index.py), a passage index (recommendations/passages.py) and the
+    tracks' probe-target tables (analysis/targets.py)."""
     for layer in range(LAYERS):
         index.load_or_build(space.pk, layer)
+    passages.load_or_build(space.pk, ((0, 1.0),))
     for track in tracks:
         track_targets(TrackFeatures.objects.get(track=track, space=space), space)
 
@@ -276,9 +278,10 @@ def test_deleting_a_space_removes_its_indices_and_the_target_tables_no_other_spa
     saved_index_and_targets(gone, shared, alone)
     saved_index_and_targets(kept, shared)
     kept_indices = [name for name in folder_files(settings.MESS_INDEX_DIR) if index_space(name) == kept.pk]
-    # Per layer: the index, its ids, its rows, its training record and a lock, for each space;
-    # a table per audio (the spaces' windows are alike, so `shared` has one table for both).
-    assert (len(folder_files(settings.MESS_INDEX_DIR)), len(kept_indices)) == (2 * LAYERS * 5, LAYERS * 5)
+    # Per layer: the index, its ids, its rows, its training record and a lock, for each space,
+    # and the passage index, its 4 arrays and a lock; a table per audio (the spaces' windows are
+    # alike, so `shared` has one table for both).
+    assert (len(folder_files(settings.MESS_INDEX_DIR)), len(kept_indices)) == (2 * (LAYERS * 5 + 6), LAYERS * 5 + 6)
     assert len(folder_files(settings.MESS_TARGET_CACHE_DIR)) == 2
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -409,8 +412,9 @@ def test_clean_orphans_finds_indices_and_target_tables_that_no_space_or_featured
     stray = sorted(str(path) for path in local if index_space(path.name) == gone_pk
                    or path.name.startswith(dropped.sha256))
     kept_files = sorted(str(path) for path in local if str(path) not in stray)
-    # 5 files a layer (index, ids, rows, training, lock) and a target table; kept also notes.txt.
-    assert (len(stray), len(kept_files)) == (LAYERS * 5 + 1, LAYERS * 5 + 1 + 1)
+    # 5 files a layer (index, ids, rows, training, lock), 6 of a passage index (index, 4 arrays,
+    # lock) and a target table; kept also notes.txt.
+    assert (len(stray), len(kept_files)) == (LAYERS * 5 + 6 + 1, LAYERS * 5 + 6 + 1 + 1)
 
     out = clean()
     assert sorted(line.split()[-1] for line in out.splitlines()[:-1]) == stray

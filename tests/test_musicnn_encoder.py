@@ -114,6 +114,7 @@ def test_an_unknown_model_or_a_missing_wheel_is_explained(monkeypatch):
         musicnn.wheel_directory()
 
 
+@pytest.mark.django_db(transaction=True)  # the passage index is built on its own connection
 def test_probing_and_passages_work_on_musicnns_windows(client, settings):
     from analysis.probing import run_probe
     from analysis.services import request_probe

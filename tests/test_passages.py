@@ -2,21 +2,29 @@
 5 s windows every 2.5 s, every window's vector chosen so the right answer reads off."""
 
 import math
+import threading
+import time
 
 import numpy as np
 import pytest
 
 from analysis.embeddings import store_track_embeddings
+from recommendations import passages as passage_indices
 from recommendations.passages import similar_passages
 from recommendations.recommender import RecommendationError
 from tests.factories import make_dataset
 from tests.test_recommendations_api import assert_error
 from tests.test_recommender import make_space, track
 
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.django_db(transaction=True)  # passage indices are built on their own connection
 
 E0, E1, E2, E3 = np.eye(4, dtype=np.float32)
 STARTS = [0.0, 2.5, 5.0, 7.5, 10.0]  # a 15 s track's windows
+
+
+@pytest.fixture(autouse=True)
+def every_query_checks_the_version(settings):
+    settings.MESS_INDEX_CHECK_SECONDS = 0
 
 
 def near_e0(cosine):
@@ -73,13 +81,102 @@ def test_one_passage_per_track_by_default(corpus):
     assert sorted(r.track.title for r in results) == ["a", "b", "c", "q"]
 
 
-def test_new_features_are_found_at_the_next_query(corpus):
+@pytest.fixture
+def held_builds(monkeypatch):
+    """Window index builds wait for `release`; `threads` names the thread of each."""
+    release, threads = threading.Event(), []
+    build = passage_indices.load_or_build
+
+    def held(*args):
+        threads.append(threading.current_thread())
+        assert release.wait(30)
+        return build(*args)
+
+    monkeypatch.setattr(passage_indices, "load_or_build", held)
+    return release, threads
+
+
+def best_of_q(tracks):
+    [best] = similar_passages(tracks["q"], start=0, end=1, k=1).results
+    return best.track.title, best.start, best.end
+
+
+def test_after_new_features_the_old_index_answers_until_the_new_one_is_built_in_the_background(corpus, held_builds):
     space, tracks = corpus
-    assert similar_passages(tracks["q"], start=0, end=1, k=1).results[0].track.title == "q"
+    release, threads = held_builds
+    release.set()
+    assert best_of_q(tracks) == ("q", 10.0, 15.0)
+    release.clear()
+    newcomer = track(tracks["q"].dataset, "newcomer", duration=5.0)
+    store_windows(newcomer, space, [E0], starts=[0.0])  # moves the space's version
+    assert best_of_q(tracks) == ("q", 10.0, 15.0)  # answered at once, while the build is held
+    assert len(threads) == 2 and threading.current_thread() not in threads
+    release.set()
+    deadline = time.monotonic() + 30
+    while (best := best_of_q(tracks)) != ("newcomer", 0.0, 5.0):  # cut at the track's end
+        assert time.monotonic() < deadline, best
+        time.sleep(0.02)
+
+
+def test_a_saved_window_index_is_mapped_by_the_next_process_and_old_versions_are_removed(corpus, settings,
+                                                                                       monkeypatch):
+    space, tracks = corpus
+    before = similar_passages(tracks["q"], start=4, end=6, k=20, per_track=False).results
+    saved = sorted(p.name for p in settings.MESS_INDEX_DIR.iterdir())
+    stem = f"s{space.pk}-{int(space.created_at.timestamp() * 1e6)}_w"
+    assert [name.split("_v")[-1].split(".", 1)[1] if name.startswith(stem) else name for name in saved] == [
+        "ends.npy", "faiss", "paths.npy", "starts.npy", "track_ids.npy", saved[-1]]
+    assert saved[-1].startswith(f"s{space.pk}_w") and saved[-1].endswith(".lock")
+
+    passage_indices._slots.clear()  # as a fresh process: maps the saved file, reads no feature
+    monkeypatch.setattr(passage_indices, "_read", lambda *args: pytest.fail("built again"))
+    assert similar_passages(tracks["q"], start=4, end=6, k=20, per_track=False).results == before
+    monkeypatch.undo()
+
+    store_windows(track(tracks["q"].dataset, "newcomer", duration=5.0), space, [E3], starts=[0.0])
+    space.refresh_from_db()
+    deadline = time.monotonic() + 30
+    while passage_indices._slots[next(iter(passage_indices._slots))].current.version != space.version:
+        assert time.monotonic() < deadline
+        similar_passages(tracks["q"], start=4, end=6, k=1)
+        time.sleep(0.02)
+    again = sorted(p.name for p in settings.MESS_INDEX_DIR.iterdir())
+    assert len(again) == len(saved) and f"_v{space.version}_" in again[0] and again[0] not in saved
+
+
+def test_a_refresh_reads_only_the_features_files_written_since_and_answers_as_a_full_build(corpus, settings,
+                                                                                          monkeypatch):
+    space, tracks = corpus
+    weights = ((1, 1.0),)
+    passage_indices.load_or_build(space.pk, weights)
     newcomer = track(tracks["q"].dataset, "newcomer", duration=5.0)
     store_windows(newcomer, space, [E0], starts=[0.0])
-    [best] = similar_passages(tracks["q"], start=0, end=1, k=1).results
-    assert (best.track.title, best.start, best.end) == ("newcomer", 0.0, 5.0)  # cut at the track's end
+    store_windows(tracks["b"], space, [E1, E2, E3, E3, near_e0(0.7)])  # re-extracted: a new file
+    read = []
+    load = passage_indices.load_window_features
+    monkeypatch.setattr(passage_indices, "load_window_features", lambda path: read.append(path) or load(path))
+    refreshed = passage_indices.load_or_build(space.pk, weights)
+    written = space.features.filter(track__in=[newcomer, tracks["b"]])
+    assert sorted(read) == sorted(features.path for features in written)
+    assert len(refreshed.track_ids) == 5 * 4 + 1
+
+    for saved in settings.MESS_INDEX_DIR.glob("*_v*"):
+        saved.unlink()  # the next build has no older index to read back from
+    full = passage_indices.load_or_build(space.pk, weights)
+    query = passage_indices._query(np.repeat(E0[None, None], space.num_layers, axis=1), dict(weights), space)
+
+    def answers(entry):
+        return found(passage_indices._search(entry, query, 30, excluded=None, per_track=False))
+
+    # The same windows and scores; rows come in another order, so only ties (0.0) may swap.
+    assert len(answers(full)) == 21 and sorted(answers(refreshed)) == sorted(answers(full))
+    assert answers(refreshed)[:6] == answers(full)[:6]
+
+
+def test_a_first_query_whose_index_takes_too_long_is_told_to_retry(client, corpus, settings, held_builds):
+    settings.MESS_PASSAGE_FIRST_WAIT_SECONDS = 0.1
+    assert_error(passages(client, corpus[1]["q"].pk, start=0, end=1), 503, "indexing")
+    held_builds[0].set()
 
 
 def test_passages_follow_the_layer_asked_for(corpus):
