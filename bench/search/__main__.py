@@ -15,7 +15,8 @@ PSS). Then a sweep of HNSW (M, efConstruction, efSearch) and IVF-Flat shapes on 
 requests/s of GET /api/v1/tracks/{id}/similar/?layer=0&k=10 under gunicorn (2 sync
 workers mapping the saved default index, the bench space made active for the run, throttling off)
 with 1 and 50 closed-loop clients (capacity), then 50 clients offering 50 % and 80 % of
-that capacity on a fixed schedule (latency at a sustainable load), plus each worker's RSS/USS/PSS (bench/search/http.py).
+that capacity on a fixed schedule (latency at a sustainable load), plus each worker's RSS/USS/PSS (bench/search/http.py),
+and passage queries steady and during a refresh of their window index (bench/search/passages.py).
 Ratios are to the baseline: latency to the prototype's p50; a sweep row's build time to
 the HNSW build+save from the DB above (which includes the read and the save, so even the
 sweep's own row of that shape shows ~1.2x).
@@ -181,6 +182,8 @@ def main():
     parser.add_argument("--no-sweep", action="store_true", help="skip the HNSW/IVF shape sweep")
     parser.add_argument("--refresh-only", action="store_true",
                         help="only the default index's build, query and refresh rows (a few minutes)")
+    parser.add_argument("--passage-tracks", type=int, default=10_000, help="tracks of the passage figures")
+    parser.add_argument("--passage-windows", type=int, default=10, help="windows per track of the passage figures")
     parser.add_argument("--memory-child", nargs=2, metavar=("SPACE", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     django.setup()
@@ -193,7 +196,7 @@ def main():
     from sklearn.metrics.pairwise import cosine_similarity
 
     from analysis.models import EmbeddingSpace
-    from bench.search import http, sweep
+    from bench.search import http, passages, sweep
     from bench.search.sweep import recall
     from messsite.embedded import EmbeddedServices
     from recommendations import index, pgsearch
@@ -294,6 +297,8 @@ def main():
                 ratio = f", build {default_build / built:.1f}x vs HNSW above" if default_build else ""
                 rows.append((f"sweep {name}", f"{built:.1f} s, {p50:.3f} / {p99:.3f} ms",
                              f"recall@10 {rec:.3f}, {base_p50 / p50:.0f}x faster{ratio}"))
+
+        rows += passages.run(dataset, args.passage_tracks, args.passage_windows)
 
         # HTTP: the bench space active, its layer-0 index saved in the default shape above.
         EmbeddingSpace.objects.filter(is_active=True).update(is_active=False)
