@@ -110,9 +110,12 @@ def test_after_new_features_the_old_index_answers_until_the_new_one_is_built_in_
     newcomer = track(tracks["q"].dataset, "newcomer", duration=5.0)
     store_windows(newcomer, space, [E0], starts=[0.0])  # moves the space's version
     assert best_of_q(tracks) == ("q", 10.0, 15.0)  # answered at once, while the build is held
-    assert len(threads) == 2 and threading.current_thread() not in threads
-    release.set()
     deadline = time.monotonic() + 30
+    while len(threads) < 2:  # the refresh has started, on a thread of its own
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert threading.current_thread() not in threads
+    release.set()
     while (best := best_of_q(tracks)) != ("newcomer", 0.0, 5.0):  # cut at the track's end
         assert time.monotonic() < deadline, best
         time.sleep(0.02)
