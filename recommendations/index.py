@@ -202,7 +202,7 @@ def _saved_status(space_id, layer, path):
     index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC)  # the header and a mapping: cheap
     stat = path.stat()
     return dict(space=space_id, layer=layer, backend=backend_name(index), size=int(index.ntotal),
-                version=_version(path), built_at=datetime.fromtimestamp(stat.st_mtime, timezone.utc).isoformat(),
+                version=file_version(path), built_at=datetime.fromtimestamp(stat.st_mtime, timezone.utc).isoformat(),
                 memory_bytes=0, building=False, loaded=False)
 
 
@@ -645,7 +645,7 @@ def _load(path, space_id, layer):
     rows = np.load(_rows_path(path)) if _rows_path(path).exists() else None
     training = json.loads(_training_path(path).read_text()) if _training_path(path).exists() else None
     stat = path.stat()
-    return LayerIndex(space_id, layer, _version(path), index, ids, np.argsort(ids, kind="stable"), path, rows,
+    return LayerIndex(space_id, layer, file_version(path), index, ids, np.argsort(ids, kind="stable"), path, rows,
                       datetime.fromtimestamp(stat.st_mtime, timezone.utc), stat.st_size, training)
 
 
@@ -654,7 +654,7 @@ def mapped(path):
     return faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC)
 
 
-def _version(path):
+def file_version(path):
     return int(path.stem.split("_v")[1].split("_")[0])
 
 

@@ -173,14 +173,14 @@ def load_or_build(space_id, weights):
 
 def _load(path):
     arrays = (np.load(index.array_path(path, name), mmap_mode="r") for name in ARRAYS)
-    return WindowIndex(index._version(path), index.mapped(path), *arrays)
+    return WindowIndex(index.file_version(path), index.mapped(path), *arrays)
 
 
 def _reusable(space, part):
     """The newest saved index of an older version of `part` whose rows read back exactly
     (uncompressed flat or IVF), or None."""
     stem, shape = index.shaped_path(space.pk, space.created_at, part, 0).name.split("_v0_")
-    saved = sorted(index.index_dir().glob(f"{stem}_v*_{shape}"), key=index._version)
+    saved = sorted(index.index_dir().glob(f"{stem}_v*_{shape}"), key=index.file_version)
     previous = saved and _load(saved[-1])
     return previous if previous and index.backend_name(previous.index) in ("faiss-flat", "faiss-ivf") else None
 

@@ -205,3 +205,16 @@ def test_no_lyrics_are_empty_lyrics():
     key = api_key_for(make_user())
     assert ok(rest("getLyrics", key, artist="Bach", title="Air"), "getLyrics")["lyrics"] == {"value": ""}
     assert_xml_conforms(rest("getLyrics", key, f=None).content)
+
+
+def test_hostile_parameters_get_fast_specific_refusals():
+    key = api_key_for(make_user())
+    nul = rest("getSong", key, id="1\x00")
+    assert nul.status_code == 400  # refused before any view: PostgreSQL text holds no NUL
+    failed(rest("getRandomSongs", key, size="lots"), 0)
+    failed(rest("getSong", key, id="9" * 5000), 70)
+    failed(rest("getAlbum", key, id="al-" + "A" * 5000), 70)
+    failed(rest("getSong", key, id="-1"), 70)
+    assert ok(rest("getRandomSongs", key, size=str(10**30)))["randomSongs"] == {"song": []}  # clamped, not refused
+    many = Client().post("/rest/star.view", {"apiKey": key, "f": "json", "id": ["9" * 9] * 900})
+    failed(many, 70)

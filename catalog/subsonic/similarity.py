@@ -99,7 +99,7 @@ def find_sonic_path(call):
 
 def sonic_path(start, end, *, aspect, count):
     """[(track, score to the start)]: `start`, up to count - 2 steps, `end`."""
-    space, weights, _description = prepare_query(None, layer=None, aspect=aspect, mix=None, k=1, diversity=0.0)
+    space, weights = _by_aspect(aspect)
     start_units, end_units = (query_units(seed_vectors(Seed(track), space, weights), weights) for track in (start, end))
     steps = track_path(start, end, space=space, aspect=aspect, steps=count - 2).steps if count > 2 else []
     to_end = sum(weight * float(np.dot(start_units[layer], end_units[layer])) for layer, weight in weights.items())
@@ -114,7 +114,7 @@ def similar_to_track(track, *, aspect, count):
 
 def similar_to_group(tracks, *, aspect, count):
     """Up to `count` [(track, score)] nearest the mean direction of `tracks`' vectors."""
-    space, weights, _description = prepare_query(None, layer=None, aspect=aspect, mix=None, k=1, diversity=0.0)
+    space, weights = _by_aspect(aspect)
     analysed = tracks.filter(pk__in=TrackEmbedding.objects.filter(space=space).values("track_id"))
     units = [query_units(query_vectors(track, space, weights), weights)
              for track in analysed.order_by("pk")[:MAX_GROUP_SEED]]
@@ -168,6 +168,12 @@ def _group_tracks(item_id):
     if item_id.startswith(ALBUM_PREFIX):
         return parse_album_id(item_id).tracks()
     return artist_songs(parse_artist_id(item_id))
+
+
+def _by_aspect(aspect):
+    """(the active space, its layer -> weight for `aspect`, the default when None)."""
+    space, weights, _description = prepare_query(None, layer=None, aspect=aspect, mix=None, k=1, diversity=0.0)
+    return space, weights
 
 
 def _aspect(call):
@@ -225,7 +231,7 @@ def _matches(user, pairs, aspect):
     """sonicMatch for [(track, score by `aspect`)]: each song with its similarity."""
     if not pairs:
         return {"sonicMatch": []}
-    space, weights, _description = prepare_query(None, layer=None, aspect=aspect, mix=None, k=1, diversity=0.0)
+    space, weights = _by_aspect(aspect)
     scale = pair_scores(space, weights)
     entries = song_entries(user, [track for track, _score in pairs])
     return {"sonicMatch": [{"entry": entry, "similarity": similarity(score, scale)}
